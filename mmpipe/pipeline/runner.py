@@ -1,0 +1,371 @@
+"""The runner: decode -> stages -> encode, with a bounded queue between threads.
+
+This is the only module that knows about threads. Decoding runs in a background thread
+that feeds a bounded queue; stages and the encoder run in the calling thread. Output goes
+to a temporary file beside the target that is renamed only on success.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import av
+
+from mmpipe.errors import ConfigError, MediaError, MmpipeError
+from mmpipe.media.convert import ColorConversion
+from mmpipe.media.frames import AudioBlock, VideoFrame
+from mmpipe.media.probe import MediaInfo, probe
+from mmpipe.media.reader import DecodedAudio, read_analysis_frames, read_media
+from mmpipe.media.writer import EncodeSettings, VideoFileWriter, output_format
+from mmpipe.pipeline.stage import AudioSpec, AudioStage, TwoPassVideoStage, VideoSpec, VideoStage
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+QUEUE_ITEMS = 8  # decoded frames in flight between the decode thread and the stages
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Reported to ``on_progress`` after every frame: ``phase`` is "analyze" or "render"."""
+
+    phase: str
+    frames_done: int
+    frames_total: int
+    elapsed_s: float
+
+
+@dataclass
+class RunReport:
+    """What a run did: frame counts, notes a user should read, and the time it took."""
+
+    output: Path
+    frames_in: int = 0
+    frames_out: int = 0
+    elapsed_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def note(self, message: str) -> None:
+        log.warning(message)
+        self.notes.append(message)
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class Pipeline:
+    """Video and audio stages applied in one streaming pass over a media file.
+
+    >>> Pipeline(video=[], audio=[]).run("in.mp4", "out.mp4")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        video: Sequence[VideoStage] = (),
+        audio: Sequence[AudioStage] = (),
+        *,
+        encode: EncodeSettings | None = None,
+    ) -> None:
+        for stage in video:
+            if not isinstance(stage, VideoStage):
+                raise ConfigError(f"{stage!r} is not a video stage; pass it in audio= or drop it")
+        for stage in audio:
+            if not isinstance(stage, AudioStage):
+                raise ConfigError(f"{stage!r} is not an audio stage; pass it in video= or drop it")
+        self.video = list(video)
+        self.audio = list(audio)
+        self.encode = encode or EncodeSettings()
+
+    def run(
+        self,
+        input_path: str | os.PathLike[str],
+        output_path: str | os.PathLike[str],
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> RunReport:
+        """Process ``input_path`` into ``output_path`` (written atomically; never the input)."""
+        source, target = Path(input_path), Path(output_path)
+        format_name = output_format(target)
+        info = probe(source)
+        _check_target(source, target)
+        report = RunReport(output=target)
+        if info.video is None:
+            raise MediaError(f"{source}: has no video stream; pass a video file")
+        if info.video.frame_count == 0:
+            raise MediaError(f"{source}: the video stream has no frames (zero-length clip)")
+        if info.video.bit_depth > 8:
+            report.note(
+                f"{info.video.bit_depth}-bit video ({info.video.pixel_format}) is processed and "
+                "written at 8 bit; colour tags are kept, HDR precision is not"
+            )
+        audio_stages = self.audio
+        if audio_stages and not info.audio:
+            report.note(f"{source}: has no audio stream; the audio stages are skipped")
+            audio_stages = []
+        started = time.monotonic()
+        spec = _video_spec(info)
+        for stage in self.video:
+            if isinstance(stage, TwoPassVideoStage) and getattr(stage, "needs_analysis", True):
+                _analyze(stage, source, info, spec, on_progress, started)
+            spec = stage.configure(spec)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent
+        )
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            _render(self, source, tmp, format_name, info, spec, audio_stages, report, on_progress)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        report.elapsed_s = time.monotonic() - started
+        return report
+
+
+def _check_target(source: Path, target: Path) -> None:
+    if target.exists() and target.resolve() == source.resolve():
+        raise ConfigError(f"{target}: the output is the input; choose another output path")
+    folder = target.parent
+    if not folder.is_dir():
+        raise MediaError(f"{folder}: the output folder does not exist; create it or choose another")
+    if not os.access(folder, os.W_OK):
+        raise MediaError(f"{folder}: the output folder is not writable; choose another")
+    if target.is_dir():
+        raise MediaError(f"{target}: is a folder; give a file name such as {target / 'out.mp4'}")
+
+
+def _video_spec(info: MediaInfo) -> VideoSpec:
+    video = info.video
+    assert video is not None
+    return VideoSpec(
+        width_px=video.display_width_px,
+        height_px=video.display_height_px,
+        time_base=video.time_base,
+        average_rate=video.average_rate,
+        frame_count=video.frame_count,
+        duration_s=video.duration_s,
+        variable_frame_rate=video.variable_frame_rate,
+    )
+
+
+def _analyze(
+    stage: TwoPassVideoStage,
+    source: Path,
+    info: MediaInfo,
+    spec: VideoSpec,
+    on_progress: ProgressCallback | None,
+    started: float,
+) -> None:
+    total = spec.frame_count
+
+    def frames() -> Iterator:
+        for frame in _prefetch(
+            read_analysis_frames(source, info, width_px=stage.analysis_width_px)
+        ):
+            yield frame
+            if on_progress:
+                on_progress(Progress("analyze", frame.index + 1, total, time.monotonic() - started))
+
+    stage.analyze(frames(), spec)
+
+
+def _render(
+    pipeline: Pipeline,
+    source: Path,
+    tmp: Path,
+    format_name: str,
+    info: MediaInfo,
+    spec: VideoSpec,
+    audio_stages: list[AudioStage],
+    report: RunReport,
+    on_progress: ProgressCallback | None,
+) -> None:
+    assert info.video is not None
+    with av.open(str(source), metadata_errors="ignore") as templates:
+        writer = VideoFileWriter(tmp, format_name=format_name, metadata=info.metadata)
+        try:
+            writer.add_video(
+                width_px=spec.width_px,
+                height_px=spec.height_px,
+                rate=spec.average_rate,
+                time_base=spec.time_base,
+                colour=ColorConversion(info.video),
+                settings=pipeline.encode,
+                language=templates.streams[info.video.index].metadata.get("language"),
+            )
+            decoded_audio = _add_streams(writer, templates, info, audio_stages, report)
+            _stream(
+                pipeline,
+                source,
+                writer,
+                info,
+                spec,
+                audio_stages,
+                decoded_audio,
+                report,
+                on_progress,
+            )
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+
+
+def _add_streams(
+    writer: VideoFileWriter,
+    templates: av.container.InputContainer,
+    info: MediaInfo,
+    audio_stages: list[AudioStage],
+    report: RunReport,
+) -> set[int]:
+    """Add every non-video stream to the output; return the audio streams to decode."""
+    decoded: set[int] = set()
+    for stream in templates.streams:
+        if info.video is not None and stream.index == info.video.index:
+            continue
+        if stream.type == "audio" and audio_stages and not decoded:
+            writer.add_audio(stream)
+            decoded.add(stream.index)
+            continue
+        codec = stream.codec_context.name if stream.codec_context else "unknown"
+        if stream.type in ("audio", "subtitle", "data") and writer.can_store(codec):
+            writer.add_copy(stream)
+        elif stream.type == "audio":
+            writer.add_audio(stream)
+            decoded.add(stream.index)
+            report.note(
+                f"audio stream #{stream.index} ({codec}) cannot be stored in "
+                f"{writer.container.format.name}; re-encoded as AAC (write .mkv to keep it as is)"
+            )
+        else:
+            report.note(
+                f"{stream.type} stream #{stream.index} ({codec}) cannot be stored in "
+                f"{writer.container.format.name} and is dropped; write .mkv to keep it"
+            )
+    return decoded
+
+
+def _stream(
+    pipeline: Pipeline,
+    source: Path,
+    writer: VideoFileWriter,
+    info: MediaInfo,
+    spec: VideoSpec,
+    audio_stages: list[AudioStage],
+    decoded_audio: set[int],
+    report: RunReport,
+    on_progress: ProgressCallback | None,
+) -> None:
+    started = time.monotonic()
+    for stage in audio_stages:
+        audio = next(a for a in info.audio if a.index in decoded_audio)
+        stage.configure(AudioSpec(sample_rate=audio.sample_rate, channels=audio.channels))
+    main_audio = min(decoded_audio) if audio_stages else None
+    items = read_media(
+        source,
+        info,
+        decode_video=True,
+        decode_audio=decoded_audio,
+        copy=set(writer.copied),
+    )
+    total = spec.frame_count
+    for item in _prefetch(items):
+        if isinstance(item, VideoFrame):
+            report.frames_in += 1
+            for out in _through(pipeline.video, item):
+                writer.write_video(out)
+                report.frames_out += 1
+            if on_progress:
+                elapsed = time.monotonic() - started
+                on_progress(Progress("render", report.frames_in, total, elapsed))
+        elif isinstance(item, DecodedAudio):
+            stages = audio_stages if item.stream_index == main_audio else []
+            for block in _through(stages, item.block):
+                writer.write_audio(item.stream_index, block)
+        else:
+            writer.write_packet(item)
+    for out in _flush(pipeline.video):
+        writer.write_video(out)
+        report.frames_out += 1
+    if main_audio is not None:
+        for block in _flush(audio_stages):
+            writer.write_audio(main_audio, block)
+    if report.frames_in == 0:
+        raise MediaError(f"{source}: no video frame could be decoded; the file is corrupt")
+
+
+def _through(stages: list, item: VideoFrame | AudioBlock) -> Iterator:
+    """Push one item through a chain of stages, yielding what comes out of the last one."""
+    if not stages:
+        yield item
+        return
+    first, rest = stages[0], stages[1:]
+    for out in first.process(item):
+        yield from _through(rest, out)
+
+
+def _flush(stages: list) -> Iterator:
+    """Flush a chain in order: what stage i flushes still passes through stages i+1..."""
+    for i, stage in enumerate(stages):
+        for out in stage.flush():
+            yield from _through(stages[i + 1 :], out)
+
+
+_DONE = object()
+
+
+def _prefetch(items: Iterable[T], maxsize: int = QUEUE_ITEMS) -> Iterator[T]:
+    """Iterate ``items`` in a background thread through a bounded queue.
+
+    An exception in the thread is re-raised here; leaving the loop early stops the thread.
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=maxsize)
+    stop = threading.Event()
+
+    def put(value: object) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consuming thread, which raises it
+            put(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="mmpipe-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            value = buffer.get()
+            if value is _DONE:
+                return
+            if isinstance(value, BaseException):
+                if isinstance(value, (MmpipeError, KeyboardInterrupt)):
+                    raise value
+                raise MediaError(f"decoding failed: {value}") from value
+            yield value
+    finally:
+        stop.set()
+        thread.join()
