@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -171,7 +172,7 @@ def _video_info(
     )
     container.seek(0)
     rotation, first = _first_frame(container, stream)
-    intervals = [b - a for a, b in zip(pts_list, pts_list[1:], strict=False) if b > a]
+    intervals = [b - a for a, b in itertools.pairwise(pts_list) if b > a]
     variable = False
     average_rate = stream.average_rate or stream.guessed_rate or Fraction(0)
     if intervals:
@@ -228,4 +229,4 @@ def display_rotation(frame: av.VideoFrame) -> int:
         degrees = frame.rotation or 0
     except (AttributeError, ValueError):
         degrees = 0
-    return int(round(degrees / 90.0)) * 90 % 360
+    return round(degrees / 90.0) * 90 % 360

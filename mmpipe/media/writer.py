@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from fractions import Fraction
@@ -66,7 +67,9 @@ class VideoFileWriter:
         try:
             self.container = av.open(str(path), "w", format=format_name)
         except (OSError, av.error.FFmpegError) as exc:
-            raise MediaError(f"{path}: cannot create the output ({exc}); choose a writable folder")
+            raise MediaError(
+                f"{path}: cannot create the output ({exc}); choose a writable folder"
+            ) from None
         self.container.metadata.update(
             {k: v for k, v in metadata.items() if k not in _DROPPED_TAGS}
         )
@@ -168,10 +171,9 @@ class VideoFileWriter:
 
     def abort(self) -> None:
         """Close without finishing (the caller deletes the file)."""
-        try:
+        # The file is being thrown away: an error closing it adds nothing to the real one.
+        with contextlib.suppress(OSError, av.error.FFmpegError):
             self.container.close()
-        except (OSError, av.error.FFmpegError):
-            pass  # the file is being thrown away; its close error adds nothing to the real one
 
     def _mux(self, packets: list[av.Packet]) -> None:
         for packet in packets:
