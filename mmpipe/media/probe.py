@@ -13,7 +13,9 @@ import av
 
 from mmpipe.errors import MediaError
 
-_VFR_TOLERANCE = 0.02  # a frame interval further than 2 % from the median makes the clip VFR
+# A frame interval further than 2 % (plus one tick of time-base rounding) from the median
+# makes the clip variable frame rate.
+_VFR_TOLERANCE = 0.02
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,7 @@ def _video_info(
     average_rate = stream.average_rate or stream.guessed_rate or Fraction(0)
     if intervals:
         median = sorted(intervals)[len(intervals) // 2]
-        variable = any(abs(d - median) > _VFR_TOLERANCE * median for d in intervals)
+        variable = any(abs(d - median) > 1 + _VFR_TOLERANCE * median for d in intervals)
         if not average_rate:
             average_rate = 1 / (median * time_base)
     start_s = float(pts_list[0] * time_base) if pts_list else 0.0

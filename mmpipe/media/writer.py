@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -14,8 +13,6 @@ import numpy as np
 from mmpipe.errors import ConfigError, MediaError
 from mmpipe.media.convert import ColorConversion
 from mmpipe.media.frames import AudioBlock, VideoFrame
-
-log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 PRESETS = (
@@ -60,6 +57,11 @@ def output_format(path: Path) -> str:
         ) from None
 
 
+def even_size(width_px: int, height_px: int) -> tuple[int, int]:
+    """The size H.264 4:2:0 can store: odd sizes lose their last row or column."""
+    return width_px - width_px % 2, height_px - height_px % 2
+
+
 class VideoFileWriter:
     """One output file: call the `add_*` methods, then write in any order, then `close`."""
 
@@ -94,16 +96,7 @@ class VideoFileWriter:
         language: str | None,
     ) -> None:
         """Add the H.264 stream. Odd sizes lose their last row/column (4:2:0 needs even)."""
-        even_w, even_h = width_px - width_px % 2, height_px - height_px % 2
-        if (even_w, even_h) != (width_px, height_px):
-            log.warning(
-                "odd frame size %dx%d: H.264 4:2:0 needs even sizes, writing %dx%d "
-                "(the last row/column is dropped)",
-                width_px,
-                height_px,
-                even_w,
-                even_h,
-            )
+        even_w, even_h = even_size(width_px, height_px)
         self._even_size = (even_w, even_h)
         stream = self.container.add_stream("libx264", rate=rate)
         stream.width, stream.height = even_w, even_h

@@ -25,7 +25,7 @@ from mmpipe.media.convert import ColorConversion
 from mmpipe.media.frames import AudioBlock, VideoFrame
 from mmpipe.media.probe import MediaInfo, probe
 from mmpipe.media.reader import DecodedAudio, read_analysis_frames, read_media
-from mmpipe.media.writer import EncodeSettings, VideoFileWriter, output_format
+from mmpipe.media.writer import EncodeSettings, VideoFileWriter, even_size, output_format
 from mmpipe.pipeline.stage import AudioSpec, AudioStage, TwoPassVideoStage, VideoSpec, VideoStage
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,13 @@ class Pipeline:
             report.note(
                 f"{info.video.bit_depth}-bit video ({info.video.pixel_format}) is processed and "
                 "written at 8 bit; colour tags are kept, HDR precision is not"
+            )
+        even_w, even_h = even_size(info.video.display_width_px, info.video.display_height_px)
+        if (even_w, even_h) != (info.video.display_width_px, info.video.display_height_px):
+            report.note(
+                f"odd frame size {info.video.display_width_px}x{info.video.display_height_px}: "
+                f"H.264 4:2:0 needs even sizes, so the output is {even_w}x{even_h} "
+                "(the last row/column is dropped)"
             )
         audio_stages = self.audio
         if audio_stages and not info.audio:
