@@ -75,12 +75,12 @@ class Pipeline:
         *,
         encode: EncodeSettings | None = None,
     ) -> None:
-        for stage in video:
-            if not isinstance(stage, VideoStage):
-                raise ConfigError(f"{stage!r} is not a video stage; pass it in audio= or drop it")
-        for stage in audio:
-            if not isinstance(stage, AudioStage):
-                raise ConfigError(f"{stage!r} is not an audio stage; pass it in video= or drop it")
+        for stage in [*video, *audio]:
+            if not isinstance(stage, VideoStage | AudioStage):
+                raise ConfigError(
+                    f"{stage!r} is not a stage (it needs configure, process, flush and latency); "
+                    "pass mmpipe stages such as mmpipe.Stabilize()"
+                )
         self.video = list(video)
         self.audio = list(audio)
         self.encode = encode or EncodeSettings()

@@ -1,0 +1,114 @@
+"""Real files through a pass-through pipeline: timing, rotation, streams, colour, metadata."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mmpipe
+from tests.clips import decoded_rgb, frame_times, packet_bytes, pattern, write_clip
+
+
+def test_constant_29_97_stays_30000_over_1001(tmp_path: Path) -> None:
+    src = write_clip(
+        tmp_path / "ntsc.mp4", rate=Fraction(30000, 1001), time_base=Fraction(1, 30000)
+    )
+    out = tmp_path / "out.mp4"
+    mmpipe.enhance(src, out)
+    info = mmpipe.probe(out)
+    assert info.video.average_rate == Fraction(30000, 1001)
+    assert not info.video.variable_frame_rate
+    assert frame_times(out) == pytest.approx(frame_times(src), abs=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv"])
+def test_variable_frame_rate_timestamps_survive(tmp_path: Path, suffix: str) -> None:
+    pts = [0, 1000, 2000, 4500, 5000, 8000, 9000, 9500, 12000, 13000]
+    src = write_clip(tmp_path / "vfr.mp4", pts=pts, time_base=Fraction(1, 30000))
+    assert mmpipe.probe(src).video.variable_frame_rate
+    out = tmp_path / f"out{suffix}"
+    mmpipe.enhance(src, out)
+    assert mmpipe.probe(out).video.variable_frame_rate
+    before, after = np.array(frame_times(src)), np.array(frame_times(out))
+    if suffix == ".mkv":
+        # Matroska cannot store the negative decode times of B-frames: the muxer shifts
+        # every stream by the same small offset, so intervals and A/V sync are kept.
+        assert 0 <= after[0] - before[0] < 0.1
+        after -= after[0] - before[0]
+    assert after == pytest.approx(before, abs=1e-3)
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_rotation_is_applied_to_pixels(tmp_path: Path, rotation: int) -> None:
+    src = write_clip(tmp_path / "rot.mp4", size=(64, 48), rotation_deg=rotation)
+    assert mmpipe.probe(src).video.rotation_deg == rotation
+    out = tmp_path / "out.mp4"
+    mmpipe.enhance(src, out, crf=0)
+    video = mmpipe.probe(out).video
+    assert video.rotation_deg == 0
+    expected = np.rot90(pattern(3, 64, 48), rotation // 90).astype(int)
+    assert (video.width_px, video.height_px) == (expected.shape[1], expected.shape[0])
+    assert np.abs(decoded_rgb(out)[3].astype(int) - expected).mean() < 6
+
+
+def test_audio_is_copied_bit_exact_and_extras_kept(tmp_path: Path) -> None:
+    meta = {"creation_time": "2024-05-06T07:08:09.000000Z", "location": "+48.8577+002.2950/"}
+    src = write_clip(tmp_path / "in.mp4", audio_tracks=2, subtitles=True, metadata=meta)
+    out = tmp_path / "out.mp4"
+    report = mmpipe.enhance(src, out)
+    assert report.notes == []
+    info = mmpipe.probe(out)
+    assert [a.language for a in info.audio] == ["eng", "fra"]
+    assert [o.kind for o in info.other] == ["subtitle"]
+    for key, value in meta.items():
+        assert info.metadata[key] == value
+    for index in (1, 2):
+        assert packet_bytes(out, index) == packet_bytes(src, index)
+    source_info = mmpipe.probe(src)
+    assert abs(info.audio[0].start_s - source_info.audio[0].start_s) < 1 / 30
+    assert abs(info.video.start_s - source_info.video.start_s) < 1 / 30
+
+
+def test_unstorable_stream_is_reported_not_silently_lost(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "in.mkv", subtitles=True)  # subrip cannot go into mp4
+    report = mmpipe.enhance(src, tmp_path / "out.mp4")
+    assert any("subtitle stream #2" in note and ".mkv" in note for note in report.notes)
+
+
+def test_colours_survive_a_pass_through(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "in.mp4", size=(128, 96))
+    out = tmp_path / "out.mp4"
+    mmpipe.enhance(src, out, crf=0)
+    before, after = decoded_rgb(src), decoded_rgb(out)
+    assert len(before) == len(after)
+    error = np.abs(np.stack(before).astype(int) - np.stack(after).astype(int)).mean()
+    assert error < 1.5
+
+
+def test_ten_bit_input_is_written_at_eight_bit_with_a_note(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "hdr.mkv", codec="libx264", pix_fmt="yuv420p10le")
+    assert mmpipe.probe(src).video.bit_depth == 10
+    report = mmpipe.enhance(src, tmp_path / "out.mp4")
+    assert any("10-bit" in note and "8 bit" in note for note in report.notes)
+    assert mmpipe.probe(tmp_path / "out.mp4").video.bit_depth == 8
+
+
+def test_odd_dimensions_are_made_even_with_a_note(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "odd.mkv", size=(63, 47), codec="ffv1", pix_fmt="yuv444p")
+    report = mmpipe.enhance(src, tmp_path / "out.mp4")
+    assert any("odd frame size 63x47" in note for note in report.notes)
+    video = mmpipe.probe(tmp_path / "out.mp4").video
+    assert (video.width_px, video.height_px) == (62, 46)
+
+
+def test_probe_describes_streams(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "in.mov", audio_channels=1, audio_rate=44_100, frames=30)
+    info = mmpipe.probe(src)
+    assert info.video.codec == "h264"
+    assert info.video.frame_count == 30
+    assert info.audio[0].sample_rate == 44_100 and info.audio[0].channels == 1
+    assert info.duration_s == pytest.approx(1.0, abs=0.05)
+    assert info.to_dict()["video"]["average_rate"] == "30/1"

@@ -1,0 +1,130 @@
+"""The runner: stage chains, audio re-encoding, atomic output, bounded memory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mmpipe
+from mmpipe.pipeline.stage import AudioSpec, VideoSpec
+from tests.clips import decoded_rgb, frame_times, write_clip
+
+
+class Invert:
+    """A video stage for tests: inverts every frame, holding ``latency`` frames back."""
+
+    def __init__(self, latency: int = 0) -> None:
+        self.latency = latency
+        self.held: list[mmpipe.VideoFrame] = []
+
+    def configure(self, spec: VideoSpec) -> VideoSpec:
+        return spec
+
+    def process(self, frame: mmpipe.VideoFrame) -> Iterator[mmpipe.VideoFrame]:
+        self.held.append(replace(frame, image=255 - frame.image))
+        while len(self.held) > self.latency:
+            yield self.held.pop(0)
+
+    def flush(self) -> Iterator[mmpipe.VideoFrame]:
+        yield from self.held
+        self.held = []
+
+
+class Gain:
+    """An audio stage for tests: scales the samples."""
+
+    latency = 0
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+
+    def configure(self, spec: AudioSpec) -> AudioSpec:
+        return spec
+
+    def process(self, block: mmpipe.AudioBlock) -> Iterator[mmpipe.AudioBlock]:
+        yield replace(block, samples=block.samples * self.factor)
+
+    def flush(self) -> Iterator[mmpipe.AudioBlock]:
+        return iter(())
+
+
+class Explode(Invert):
+    def process(self, frame: mmpipe.VideoFrame) -> Iterator[mmpipe.VideoFrame]:
+        if frame.index == 5:
+            raise mmpipe.MediaError("stage failed on purpose")
+        yield frame
+
+
+def test_stages_with_latency_keep_every_frame_and_timestamp(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "in.mp4", frames=20)
+    out = tmp_path / "out.mp4"
+    report = mmpipe.Pipeline(video=[Invert(latency=3), Invert(latency=2)]).run(src, out)
+    assert report.frames_in == report.frames_out == 20
+    assert frame_times(out) == pytest.approx(frame_times(src))
+    inverted_twice = np.stack(decoded_rgb(out)).astype(int)
+    assert np.abs(inverted_twice - np.stack(decoded_rgb(src)).astype(int)).mean() < 3
+
+
+def test_audio_stage_reencodes_at_source_rate_and_channels(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "in.mp4", audio_rate=44_100, audio_channels=1, frames=30)
+    out = tmp_path / "out.mp4"
+    mmpipe.Pipeline(audio=[Gain(0.5)]).run(src, out)
+    before, after = mmpipe.probe(src).audio[0], mmpipe.probe(out).audio[0]
+    assert (after.sample_rate, after.channels) == (44_100, 1)
+    assert abs(after.start_s - before.start_s) < 1 / 30
+    assert abs(after.duration_s - before.duration_s) < 1 / 30
+
+
+def test_audio_stage_on_a_clip_without_audio_is_skipped_with_a_note(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "in.mp4", audio_tracks=0)
+    report = mmpipe.Pipeline(audio=[Gain(0.5)]).run(src, tmp_path / "out.mp4")
+    assert any("no audio stream" in note for note in report.notes)
+    assert (tmp_path / "out.mp4").exists()
+
+
+def test_a_failing_stage_leaves_no_output_and_keeps_an_existing_one(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "in.mp4", frames=20)
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"previous result")
+    with pytest.raises(mmpipe.MediaError, match="on purpose"):
+        mmpipe.Pipeline(video=[Explode()]).run(src, out)
+    assert out.read_bytes() == b"previous result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]
+
+
+def test_something_that_is_not_a_stage_is_a_config_error() -> None:
+    with pytest.raises(mmpipe.ConfigError, match="is not a stage"):
+        mmpipe.Pipeline(video=["stabilize"])
+
+
+MEMORY_SCRIPT = """
+import json, resource, sys
+import mmpipe
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+mmpipe.Pipeline(encode=mmpipe.EncodeSettings(preset="ultrafast")).run(sys.argv[1], sys.argv[2])
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"before_kib": before, "peak_kib": peak}))
+"""
+
+
+def test_peak_memory_does_not_grow_with_clip_length(tmp_path: Path) -> None:
+    frames, width, height = 3000, 1280, 720
+    src = write_clip(tmp_path / "long.mp4", size=(width, height), frames=frames, audio_tracks=1)
+    out = tmp_path / "out.mp4"
+    result = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, str(src), str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    usage = json.loads(result.stdout)
+    holding_all_frames_kib = frames * width * height * 3 // 1024
+    assert mmpipe.probe(out).video.frame_count == frames
+    assert usage["peak_kib"] < holding_all_frames_kib / 10, usage
