@@ -125,7 +125,10 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
             if s.type not in ("audio",) and (video is None or s.index != video.index)
         ]
         if video_info is None and not audio:
-            raise MediaError(f"{path}: has no video or audio stream; pass a video or audio file")
+            raise MediaError(
+                f"{path}: has no video or audio stream (or they hold no data); "
+                "pass a video or audio file"
+            )
         duration_s = (container.duration or 0) / av.time_base
         if video_info is not None:
             duration_s = max(duration_s, video_info.start_s + video_info.duration_s)

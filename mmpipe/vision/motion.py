@@ -46,10 +46,10 @@ class MotionFlag(IntFlag):
     """What happened when measuring a frame's motion (bits, combined per frame)."""
 
     NONE = 0
-    LOW_TEXTURE = 1  # too little texture or too few good tracks; motion bridged
+    LOW_TEXTURE = 1  # too few corners to track: a whole-frame shift, or bridged
     SCENE_CUT = 2  # the frame starts a new shot; motion is identity, the path restarts
     DUPLICATE = 4  # the frame repeats the previous one; motion is identity
-    BRIDGED = 8  # the motion was interpolated from neighbours, not measured
+    BRIDGED = 8  # not measured: interpolated from measured neighbours (or identity)
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,10 @@ class MotionOptions:
     fb_error_px: float = 0.7  # forward-backward tolerance, analysis pixels
     ransac_threshold_px: float = 1.0  # inlier tolerance, analysis pixels
     min_texture_std: float = 3.0  # grey standard deviation below this: no texture
-    duplicate_mean_abs_diff: float = 0.3  # grey levels
+    duplicate_mean_abs_diff: float = 0.1  # grey levels
     cut_histogram_distance: float = 0.5  # Bhattacharyya distance of grey histograms
-    min_inlier_ratio: float = 0.3  # of good tracks; below this with texture: a cut
+    min_inlier_ratio: float = 0.3  # of good tracks; fewer RANSAC inliers: tracks disagree
+    min_shift_response: float = 0.2  # phase-correlation peak for a whole-frame shift
 
 
 @dataclass
@@ -198,6 +199,7 @@ class MotionEstimator:
         self._prev: np.ndarray | None = None
         self._prev_hist: np.ndarray | None = None
         self._prev_textured = False
+        self._window: np.ndarray | None = None
         self._analysis_size = (0, 0)
         self._time_base = Fraction(1, 1)
         self._motions: list[np.ndarray] = []
@@ -215,7 +217,8 @@ class MotionEstimator:
         if self._prev is None:
             self._analysis_size = (grey.shape[1], grey.shape[0])
             self._time_base = frame.time_base
-            motion, flags = np.zeros(4), MotionFlag.NONE if textured else MotionFlag.LOW_TEXTURE
+            motion = np.zeros(4)
+            flags = MotionFlag.NONE if textured else MotionFlag.LOW_TEXTURE
         elif grey.shape != self._prev.shape:
             raise ValueError("analysis frames changed size in the middle of the clip")
         else:
@@ -231,33 +234,57 @@ class MotionEstimator:
         if float(cv2.absdiff(prev, grey).mean()) < opts.duplicate_mean_abs_diff:
             return identity, MotionFlag.DUPLICATE
         if not (textured and self._prev_textured):
-            return identity, MotionFlag.LOW_TEXTURE
-        if (
-            cv2.compareHist(prev_hist, hist, cv2.HISTCMP_BHATTACHARYYA)
-            > opts.cut_histogram_distance
-        ):
+            return identity, MotionFlag.LOW_TEXTURE | MotionFlag.BRIDGED
+        hist_distance = cv2.compareHist(prev_hist, hist, cv2.HISTCMP_BHATTACHARYYA)
+        if hist_distance > opts.cut_histogram_distance:
             return identity, MotionFlag.SCENE_CUT
-        p0, p1 = self._track(prev, grey)
-        if len(p0) < opts.min_tracks:
-            return identity, MotionFlag.LOW_TEXTURE
-        matrix, inliers = cv2.estimateAffinePartial2D(
-            self._to_full(p0),
-            self._to_full(p1),
-            method=cv2.RANSAC,
-            ransacReprojThreshold=opts.ransac_threshold_px * self.width_px / prev.shape[1],
-            maxIters=2000,
-            confidence=0.995,
-            refineIters=10,
-        )
-        n_inliers = 0 if inliers is None else int(inliers.sum())
-        if matrix is None or n_inliers < opts.min_tracks:
-            return identity, MotionFlag.LOW_TEXTURE
-        if n_inliers < opts.min_inlier_ratio * len(p0):
+        shift_px, response = self._global_shift(prev, grey)
+        p0, p1 = self._track(prev, grey, shift_px)
+        if len(p0) >= opts.min_tracks:
+            matrix, inliers = cv2.estimateAffinePartial2D(
+                self._to_full(p0),
+                self._to_full(p1),
+                method=cv2.RANSAC,
+                ransacReprojThreshold=opts.ransac_threshold_px * self.width_px / prev.shape[1],
+                maxIters=2000,
+                confidence=0.995,
+                refineIters=10,
+            )
+            n_inliers = 0 if inliers is None else int(inliers.sum())
+            if (
+                matrix is not None
+                and n_inliers >= opts.min_tracks
+                and n_inliers >= opts.min_inlier_ratio * len(p0)
+            ):
+                return from_matrix(matrix, self._center), MotionFlag.NONE
+        if response >= opts.min_shift_response:
+            full_shift = shift_px * np.array([self.width_px, self.height_px]) / prev.shape[::-1]
+            return np.array([*full_shift, 0.0, 0.0]), MotionFlag.LOW_TEXTURE
+        if hist_distance > 0.5 * opts.cut_histogram_distance:
             return identity, MotionFlag.SCENE_CUT
-        return from_matrix(matrix, self._center), MotionFlag.NONE
+        return identity, MotionFlag.BRIDGED
 
-    def _track(self, prev: np.ndarray, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Corners of ``prev`` tracked into ``grey``, kept if they track back, ``[k, 2]``."""
+    def _global_shift(self, prev: np.ndarray, grey: np.ndarray) -> tuple[np.ndarray, float]:
+        """Whole-frame shift ``(x, y)`` from ``prev`` to ``grey`` by phase correlation.
+
+        Returns the shift in analysis pixels and the correlation peak (0..1): dense and
+        cheap, it still works on skies and walls where corners are few.
+        """
+        if self._window is None or self._window.shape != prev.shape:
+            self._window = cv2.createHanningWindow(prev.shape[::-1], cv2.CV_32F)
+        (dx, dy), response = cv2.phaseCorrelate(
+            prev.astype(np.float32), grey.astype(np.float32), self._window
+        )
+        return np.array([dx, dy]), float(response)
+
+    def _track(
+        self, prev: np.ndarray, grey: np.ndarray, shift_px: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Corners of ``prev`` tracked into ``grey``, kept if they track back, ``[k, 2]``.
+
+        ``shift_px`` (analysis pixels) is the first guess of every track; a good guess
+        keeps the tracker off the wrong stripe of a repetitive texture.
+        """
         corners = self._corners(prev)
         if len(corners) == 0:
             return corners, corners
@@ -265,10 +292,13 @@ class MotionEstimator:
             "winSize": (21, 21),
             "maxLevel": 3,
             "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
+            "flags": cv2.OPTFLOW_USE_INITIAL_FLOW,
         }
         p0 = corners.reshape(-1, 1, 2)
-        p1, ok_fwd, _ = cv2.calcOpticalFlowPyrLK(prev, grey, p0, None, **lk)
-        back, ok_bwd, _ = cv2.calcOpticalFlowPyrLK(grey, prev, p1, None, **lk)
+        guess = (p0 + shift_px.astype(np.float32)).copy()
+        p1, ok_fwd, _ = cv2.calcOpticalFlowPyrLK(prev, grey, p0, guess, **lk)
+        back_guess = (p1 - shift_px.astype(np.float32)).copy()
+        back, ok_bwd, _ = cv2.calcOpticalFlowPyrLK(grey, prev, p1, back_guess, **lk)
         fb_error = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
         good = (ok_fwd.ravel() == 1) & (ok_bwd.ravel() == 1)
         good &= fb_error < self.options.fb_error_px
@@ -316,17 +346,17 @@ class MotionEstimator:
 
 
 def _bridge(motions: np.ndarray, flags: list[int]) -> None:
-    """Interpolate, in place, the motion of LOW_TEXTURE frames from measured neighbours.
+    """Interpolate, in place, the motion of BRIDGED frames from measured neighbours.
 
     Only measured frames of the same shot count as neighbours (duplicates and cuts are
     not measurements of camera motion); a gap with a neighbour on one side only keeps
     identity motion.
     """
-    unmeasured = MotionFlag.LOW_TEXTURE | MotionFlag.SCENE_CUT | MotionFlag.DUPLICATE
+    unmeasured = MotionFlag.BRIDGED | MotionFlag.SCENE_CUT | MotionFlag.DUPLICATE
     measured = np.flatnonzero([i > 0 and not f & unmeasured for i, f in enumerate(flags)])
     shot = np.cumsum([bool(f & MotionFlag.SCENE_CUT) for f in flags])
     for i, f in enumerate(flags):
-        if i == 0 or not f & MotionFlag.LOW_TEXTURE:
+        if i == 0 or not f & MotionFlag.BRIDGED:
             continue
         k = int(np.searchsorted(measured, i))
         if k == 0 or k == len(measured):
@@ -336,7 +366,6 @@ def _bridge(motions: np.ndarray, flags: list[int]) -> None:
             continue
         weight = (i - before) / (after - before)
         motions[i] = (1 - weight) * motions[before] + weight * motions[after]
-        flags[i] |= MotionFlag.BRIDGED
 
 
 def estimate_motion(
