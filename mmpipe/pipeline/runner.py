@@ -286,27 +286,33 @@ def _stream(
         copy=set(writer.copied),
     )
     total = spec.frame_count
-    for item in _prefetch(items):
-        if isinstance(item, VideoFrame):
-            report.frames_in += 1
-            for out in _through(pipeline.video, item):
-                writer.write_video(out)
-                report.frames_out += 1
-            if on_progress:
-                elapsed = time.monotonic() - started
-                on_progress(Progress("render", report.frames_in, total, elapsed))
-        elif isinstance(item, DecodedAudio):
-            stages = audio_stages if item.stream_index == main_audio else []
-            for block in _through(stages, item.block):
-                writer.write_audio(item.stream_index, block)
-        else:
-            writer.write_packet(item)
-    for out in _flush(pipeline.video):
-        writer.write_video(out)
-        report.frames_out += 1
-    if main_audio is not None:
-        for block in _flush(audio_stages):
-            writer.write_audio(main_audio, block)
+    encoder = _Worker("mmpipe-encode")
+    try:
+        for item in _prefetch(items):
+            if isinstance(item, VideoFrame):
+                report.frames_in += 1
+                for out in _through(pipeline.video, item):
+                    encoder.submit(writer.write_video, out)
+                    report.frames_out += 1
+                if on_progress:
+                    elapsed = time.monotonic() - started
+                    on_progress(Progress("render", report.frames_in, total, elapsed))
+            elif isinstance(item, DecodedAudio):
+                stages = audio_stages if item.stream_index == main_audio else []
+                for block in _through(stages, item.block):
+                    encoder.submit(writer.write_audio, item.stream_index, block)
+            else:
+                encoder.submit(writer.write_packet, item)
+        for out in _flush(pipeline.video):
+            encoder.submit(writer.write_video, out)
+            report.frames_out += 1
+        if main_audio is not None:
+            for block in _flush(audio_stages):
+                encoder.submit(writer.write_audio, main_audio, block)
+    except BaseException:
+        encoder.abandon()
+        raise
+    encoder.finish()
     if report.frames_in == 0:
         raise MediaError(f"{source}: no video frame could be decoded; the file is corrupt")
 
@@ -376,3 +382,51 @@ def _prefetch(items: Iterable[T], maxsize: int = QUEUE_ITEMS) -> Iterator[T]:
     finally:
         stop.set()
         thread.join()
+
+
+class _Worker:
+    """Runs submitted calls in order on one background thread, through a bounded queue.
+
+    The encoder and muxer live here, so encoding overlaps decoding and the stages. The
+    first error is raised from the next `submit` or from `finish`.
+    """
+
+    def __init__(self, name: str, maxsize: int = QUEUE_ITEMS) -> None:
+        self.calls: queue.Queue = queue.Queue(maxsize=maxsize)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def submit(self, function: Callable[..., object], *args: object) -> None:
+        self._raise()
+        self.calls.put((function, args))
+
+    def finish(self) -> None:
+        """Wait for every submitted call; raise the first error."""
+        self.calls.put(None)
+        self.thread.join()
+        self._raise()
+
+    def abandon(self) -> None:
+        """Stop after the calls in flight, ignoring their errors (another error is raised)."""
+        self.calls.put(None)
+        self.thread.join()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            if isinstance(error, MmpipeError | KeyboardInterrupt):
+                raise error
+            raise MediaError(
+                f"writing the output failed ({error}); check free disk space and the folder"
+            ) from error
+
+    def _run(self) -> None:
+        while (call := self.calls.get()) is not None:
+            if self.error is not None:
+                continue  # keep draining so that submit never blocks on a dead worker
+            function, args = call
+            try:
+                function(*args)
+            except BaseException as exc:  # raised in the submitting thread
+                self.error = exc
