@@ -140,7 +140,7 @@ class Pipeline:
 
 
 def _check_target(source: Path, target: Path) -> None:
-    if target.exists() and target.resolve() == source.resolve():
+    if target.exists() and os.path.samefile(source, target):
         raise ConfigError(f"{target}: the output is the input; choose another output path")
     folder = target.parent
     if not folder.is_dir():

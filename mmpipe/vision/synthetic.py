@@ -233,7 +233,7 @@ def textured_image(
     yy, xx = np.mgrid[0:height_px, 0:width_px].astype(np.float32)
     if kind == "scene":
         image = np.zeros((height_px, width_px, 3), np.float32)
-        for cell_px, weight in ((96, 60.0), (24, 30.0), (6, 15.0)):
+        for cell_px, weight in ((96, 60.0), (24, 30.0), (6, 20.0), (2, 12.0)):
             for channel in range(3):
                 image[..., channel] += weight * _value_noise(rng, height_px, width_px, cell_px)
         image += rng.uniform(60, 190, size=3)

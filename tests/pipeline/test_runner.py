@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -128,3 +130,49 @@ def test_peak_memory_does_not_grow_with_clip_length(tmp_path: Path) -> None:
     holding_all_frames_kib = frames * width * height * 3 // 1024
     assert mmpipe.probe(out).video.frame_count == frames
     assert usage["peak_kib"] < holding_all_frames_kib / 10, usage
+
+
+class CountingTwoPass(Invert):
+    """A two-pass stage for tests: records what the analysis pass saw."""
+
+    analysis_width_px = 32
+
+    def analyze(self, frames: Iterator[mmpipe.AnalysisFrame], spec: VideoSpec) -> None:
+        self.seen = [(f.index, f.grey.shape, f.pts) for f in frames]
+        self.spec = spec
+
+
+def test_two_pass_stage_sees_every_frame_downscaled_before_rendering(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "in.mp4", size=(128, 96), frames=15, rotation_deg=90)
+    stage = CountingTwoPass()
+    phases = []
+    mmpipe.Pipeline(video=[stage]).run(src, tmp_path / "out.mp4", on_progress=phases.append)
+    assert [index for index, _, _ in stage.seen] == list(range(15))
+    assert {shape for _, shape, _ in stage.seen} == {(43, 32)}  # display orientation, 32 wide
+    assert (stage.spec.width_px, stage.spec.height_px) == (96, 128)
+    assert [p.phase for p in phases] == ["analyze"] * 15 + ["render"] * 15
+
+
+def test_hard_link_to_the_input_is_refused(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "in.mp4")
+    (tmp_path / "link.mp4").hardlink_to(src)
+    with pytest.raises(mmpipe.ConfigError, match="the output is the input"):
+        mmpipe.enhance(src, tmp_path / "link.mp4")
+
+
+def test_ctrl_c_leaves_no_output(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "in.mp4", size=(1280, 720), frames=900)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mmpipe.cli", "enhance", str(src), "-o", str(tmp_path / "o.mp4")],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".o.*partial.mp4")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "mmpipe: interrupted; no output was written"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]

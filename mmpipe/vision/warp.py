@@ -1,0 +1,74 @@
+"""Render corrections: one affine warp per full-resolution frame.
+
+``fill="none"`` leaves black where the warped frame does not reach; ``fill="crop"``
+zooms every frame by one fixed factor about the centre, the smallest that keeps the
+borders out of the picture on every frame of the clip (see :func:`crop_zoom`).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from mmpipe.vision.transforms import frame_center, to_matrix
+
+FILLS = ("none", "crop")
+
+
+def warp_matrices(
+    corrections: np.ndarray, *, width_px: int, height_px: int, zoom: float = 1.0
+) -> np.ndarray:
+    """2x3 matrices ``[n, 2, 3]`` mapping input pixels to output pixels.
+
+    ``corrections`` are similarity parameters ``[n, 4]`` (from
+    :func:`mmpipe.vision.path.corrections`); ``zoom`` (>= 1) is applied about the
+    centre after the correction.
+    """
+    center = frame_center(width_px, height_px)
+    zoom_params = np.array([0.0, 0.0, 0.0, np.log(zoom)])
+    matrices = to_matrix(zoom_params, center) @ to_matrix(corrections, center)
+    return matrices[:, :2, :]
+
+
+def crop_zoom(
+    corrections: np.ndarray, *, width_px: int, height_px: int, max_zoom: float = 2.0
+) -> float:
+    """The smallest zoom about the centre that hides all borders, for the whole clip.
+
+    For each frame the output window, shrunk by ``1 / zoom`` about the centre, must map
+    back (through the inverse correction) inside the input frame; each corner gives a
+    linear bound on ``1 / zoom``, so the answer is exact, not searched. Capped at
+    ``max_zoom``.
+    """
+    center = frame_center(width_px, height_px)
+    half = np.array([(width_px - 1) / 2.0, (height_px - 1) / 2.0])
+    inverse = np.linalg.inv(to_matrix(corrections, center))
+    linear = inverse[:, :2, :2]
+    shift = inverse[:, :2, :2] @ center + inverse[:, :2, 2] - center  # where the centre goes
+    corners = np.array([[-1, -1], [1, -1], [-1, 1], [1, 1]]) * half  # [4, 2]
+    reach = np.einsum("nij,kj->nki", linear, corners)  # corner offsets at zoom 1, [n, 4, 2]
+    room = half - np.abs(shift)  # [n, 2]
+    if np.any(room <= 0):
+        return max_zoom
+    with np.errstate(divide="ignore"):
+        # a * g <= half - shift for a > 0, and a * g >= -half - shift for a < 0
+        bound = np.where(
+            reach > 0,
+            (half - shift)[:, None, :] / reach,
+            np.where(reach < 0, (-half - shift)[:, None, :] / reach, np.inf),
+        )
+    inverse_zoom = float(min(1.0, bound.min()))
+    return float(min(max_zoom, 1.0 / max(inverse_zoom, 1.0 / max_zoom)))
+
+
+def warp_frame(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Warp an RGB uint8 ``[H, W, 3]`` frame by a 2x3 ``matrix``; black outside."""
+    height_px, width_px = image.shape[:2]
+    return cv2.warpAffine(
+        image,
+        np.asarray(matrix, dtype=np.float64),
+        (width_px, height_px),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
