@@ -61,16 +61,23 @@ class Stabilize:
     """Video stabilization stage (implements ``TwoPassVideoStage``).
 
     ``Stabilize(preset="pan", fill="none")`` or ``Stabilize(StabilizeConfig(...))``;
-    ``plan=`` takes an already measured :class:`MotionPlan`.
+    ``plan=`` takes an already measured :class:`MotionPlan` or the path of a saved one.
     """
 
     def __init__(
-        self, config: StabilizeConfig | None = None, *, plan: MotionPlan | None = None, **options
+        self,
+        config: StabilizeConfig | None = None,
+        *,
+        plan: MotionPlan | str | Path | None = None,
+        **options,
     ) -> None:
         known = {f.name for f in fields(StabilizeConfig)}
         unknown = sorted(set(options) - known)
         if unknown:
             raise ConfigError(f"unknown Stabilize options {unknown}; use some of {sorted(known)}")
+        if isinstance(plan, str | Path):
+            options["plan"] = str(plan)
+            plan = None
         self.config = replace(config or StabilizeConfig(), **options)
         if plan is None and self.config.plan is not None:
             plan = MotionPlan.from_json(self.config.plan)

@@ -10,8 +10,10 @@ Each analysis frame (downscaled grey) is compared with the one before it:
 4. a similarity (shift, rotation, zoom) is fitted to the tracks by RANSAC in
    full-resolution pixels; the largest consistent set is the background, so a person
    walking through does not drag the estimate;
-5. a jump in the grey histogram, or tracks that no longer agree on any motion while
-   both frames have texture, is a scene cut: identity motion, and the path restarts.
+5. where corners are too few, a whole-frame shift by phase correlation stands in
+   (skies, walls, wood grain);
+6. a jump in the grey histogram, or nearly all tracks lost between two textured frames
+   with no whole-frame shift either, is a scene cut: identity motion, the path restarts.
 
 Frames whose motion could not be measured are bridged afterwards by interpolating the
 motion of their measured neighbours in the same shot, so the path never jumps.
@@ -66,6 +68,7 @@ class MotionOptions:
     cut_histogram_distance: float = 0.5  # Bhattacharyya distance of grey histograms
     min_inlier_ratio: float = 0.3  # of good tracks; fewer RANSAC inliers: tracks disagree
     min_shift_response: float = 0.2  # phase-correlation peak for a whole-frame shift
+    min_lost_ratio: float = 0.1  # fewer good tracks than this share of corners: a cut
 
 
 @dataclass
@@ -239,7 +242,7 @@ class MotionEstimator:
         if hist_distance > opts.cut_histogram_distance:
             return identity, MotionFlag.SCENE_CUT
         shift_px, response = self._global_shift(prev, grey)
-        p0, p1 = self._track(prev, grey, shift_px)
+        p0, p1, n_corners = self._track(prev, grey, shift_px)
         if len(p0) >= opts.min_tracks:
             matrix, inliers = cv2.estimateAffinePartial2D(
                 self._to_full(p0),
@@ -260,7 +263,8 @@ class MotionEstimator:
         if response >= opts.min_shift_response:
             full_shift = shift_px * np.array([self.width_px, self.height_px]) / prev.shape[::-1]
             return np.array([*full_shift, 0.0, 0.0]), MotionFlag.LOW_TEXTURE
-        if hist_distance > 0.5 * opts.cut_histogram_distance:
+        lost_tracks = len(p0) < opts.min_lost_ratio * n_corners
+        if hist_distance > 0.5 * opts.cut_histogram_distance or (n_corners > 0 and lost_tracks):
             return identity, MotionFlag.SCENE_CUT
         return identity, MotionFlag.BRIDGED
 
@@ -279,15 +283,16 @@ class MotionEstimator:
 
     def _track(
         self, prev: np.ndarray, grey: np.ndarray, shift_px: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, int]:
         """Corners of ``prev`` tracked into ``grey``, kept if they track back, ``[k, 2]``.
 
         ``shift_px`` (analysis pixels) is the first guess of every track; a good guess
-        keeps the tracker off the wrong stripe of a repetitive texture.
+        keeps the tracker off the wrong stripe of a repetitive texture. Also returns how
+        many corners were tried.
         """
         corners = self._corners(prev)
         if len(corners) == 0:
-            return corners, corners
+            return corners, corners, 0
         lk = {
             "winSize": (21, 21),
             "maxLevel": 3,
@@ -302,7 +307,7 @@ class MotionEstimator:
         fb_error = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
         good = (ok_fwd.ravel() == 1) & (ok_bwd.ravel() == 1)
         good &= fb_error < self.options.fb_error_px
-        return p0.reshape(-1, 2)[good], p1.reshape(-1, 2)[good]
+        return p0.reshape(-1, 2)[good], p1.reshape(-1, 2)[good], len(corners)
 
     def _corners(self, grey: np.ndarray) -> np.ndarray:
         """Good corners spread over a grid of cells, ``[k, 2]`` float32."""

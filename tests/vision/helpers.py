@@ -1,0 +1,57 @@
+"""Shared fixtures for the stabilization tests: small shaken clips with known paths."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from mmpipe.media.frames import AnalysisFrame, VideoFrame
+from mmpipe.vision.synthetic import (
+    ShakePath,
+    render_shaken,
+    required_margin_px,
+    shake_path,
+    textured_image,
+    to_video_frames,
+)
+
+WIDTH_PX, HEIGHT_PX, FPS = 320, 180, 30.0
+
+
+def shaken_clip(
+    kind: str = "walking",
+    *,
+    n_frames: int = 60,
+    amplitude_px: float = 3.0,
+    texture: str = "scene",
+    seed: int = 1,
+    moving_object: bool = False,
+) -> tuple[ShakePath, np.ndarray, list[np.ndarray]]:
+    """A shaken clip: its path, its source image and its RGB frames."""
+    path = shake_path(n_frames, fps=FPS, kind=kind, amplitude_px=amplitude_px, seed=seed)
+    margin_x, margin_y = required_margin_px(path.camera, (WIDTH_PX, HEIGHT_PX))
+    source = textured_image(
+        HEIGHT_PX + 2 * int(margin_y) + 8, WIDTH_PX + 2 * int(margin_x) + 8, kind=texture, seed=seed
+    )
+    frames = list(
+        render_shaken(
+            source, path.camera, out_size=(WIDTH_PX, HEIGHT_PX), moving_object=moving_object
+        )
+    )
+    return path, source, frames
+
+
+def analysis_frames(frames: list[VideoFrame], width_px: int = 160) -> list[AnalysisFrame]:
+    """What the runner hands to pass 1: downscaled grey frames."""
+    out = []
+    for frame in frames:
+        height, width = frame.image.shape[:2]
+        size = (width_px, round(height * width_px / width))
+        grey = cv2.cvtColor(frame.image, cv2.COLOR_RGB2GRAY)
+        small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+        out.append(AnalysisFrame(small, frame.pts, frame.time_base, frame.index, width_px / width))
+    return out
+
+
+def video_frames(images: list[np.ndarray]) -> list[VideoFrame]:
+    return list(to_video_frames(images, fps=FPS))
