@@ -1,11 +1,14 @@
 """mmpipe: fix phone videos in one command (stabilize, denoise, fill, interpolate)."""
 
-from mmpipe.api import enhance, probe
+from mmpipe.api import analyze, enhance, probe, stabilize
 from mmpipe.errors import ConfigError, ExportError, MediaError, MmpipeError, ModelError
 from mmpipe.media.frames import AnalysisFrame, AudioBlock, VideoFrame
 from mmpipe.media.probe import MediaInfo
 from mmpipe.media.writer import EncodeSettings
+from mmpipe.metrics.shake import ShakeAnalysis
 from mmpipe.pipeline.runner import Pipeline, Progress, RunReport
+from mmpipe.stages.stabilize import Stabilize, StabilizeConfig
+from mmpipe.vision.motion import MotionPlan
 
 __version__ = "0.1.0"
 
@@ -19,10 +22,16 @@ __all__ = [
     "MediaInfo",
     "MmpipeError",
     "ModelError",
+    "MotionPlan",
     "Pipeline",
     "Progress",
     "RunReport",
+    "ShakeAnalysis",
+    "Stabilize",
+    "StabilizeConfig",
     "VideoFrame",
+    "analyze",
     "enhance",
     "probe",
+    "stabilize",
 ]

@@ -1,16 +1,24 @@
-"""The Python API: one call per job, plus the composable `Pipeline`."""
+"""The Python API: one call per job, plus the composable `Pipeline` and its stages."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+import numpy as np
 
 from mmpipe.media.probe import MediaInfo
 from mmpipe.media.probe import probe as _probe
 from mmpipe.media.writer import EncodeSettings
+from mmpipe.metrics.shake import ShakeAnalysis, analyze_shake, plot_camera_path
 from mmpipe.pipeline.runner import Pipeline, ProgressCallback, RunReport
+from mmpipe.stages.stabilize import Stabilize
+from mmpipe.vision.motion import MotionFlag
+
+PathLike = str | os.PathLike[str]
 
 
-def probe(path: str | os.PathLike[str]) -> MediaInfo:
+def probe(path: PathLike) -> MediaInfo:
     """Describe a media file: streams, codecs, size, frame rate (and VFR), rotation, duration.
 
     >>> info = mmpipe.probe("samples/shaky_speech.mp4")  # doctest: +SKIP
@@ -21,17 +29,104 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
 
 
 def enhance(
-    input_path: str | os.PathLike[str],
-    output_path: str | os.PathLike[str],
+    input_path: PathLike,
+    output_path: PathLike,
     *,
-    crf: float = 18.0,
-    preset: str = "medium",
+    stabilize: bool = True,
+    fill: str = "crop",
+    encode: EncodeSettings | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> RunReport:
     """Run every default stage over a video file in one streaming pass.
 
-    The output is written atomically (a temporary file renamed on success) and never
-    replaces the input. Audio no stage changes is copied bit-exact.
+    ``stabilize``: remove camera shake (``fill`` as in `stabilize`). The output is written
+    atomically (a temporary file renamed on success) and never replaces the input. Audio
+    that no stage changes is copied bit-exact.
     """
-    pipeline = Pipeline(video=[], audio=[], encode=EncodeSettings(crf=crf, preset=preset))
+    video = [Stabilize(fill=fill)] if stabilize else []
+    pipeline = Pipeline(video=video, audio=[], encode=encode)
     return pipeline.run(input_path, output_path, on_progress=on_progress)
+
+
+def stabilize(
+    input_path: PathLike,
+    output_path: PathLike,
+    *,
+    preset: str = "walking",
+    strength: float = 1.0,
+    fill: str = "crop",
+    method: str = "l1",
+    plan: PathLike | None = None,
+    save_plan: PathLike | None = None,
+    encode: EncodeSettings | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> RunReport:
+    """Stabilize a video: analyse its motion, smooth the camera path, warp every frame.
+
+    ``preset``: walking | vehicle | pan | tripod; ``strength`` 0..1; ``fill``: ``crop`` (the
+    smallest fixed zoom that hides the borders) or ``none`` (black borders, no zoom);
+    ``method``: ``l1`` (optimal camera path) or ``gaussian``. ``plan``: a motion plan saved
+    by ``save_plan`` from the same clip: the analysis pass is skipped.
+    """
+    stage = Stabilize(preset=preset, strength=strength, fill=fill, method=method, plan=plan)
+    report = Pipeline(video=[stage], encode=encode).run(
+        input_path, output_path, on_progress=on_progress
+    )
+    if save_plan is not None:
+        _save_plan(stage, Path(save_plan))
+    return report
+
+
+def analyze(
+    input_path: PathLike,
+    *,
+    preset: str = "walking",
+    strength: float = 1.0,
+    plot: PathLike | None = None,
+    save_plan: PathLike | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> ShakeAnalysis:
+    """Measure a clip's shake without writing a video.
+
+    Returns the figures of `ShakeAnalysis`; ``plot`` writes a PNG of the measured and
+    smoothed camera path (x, y, rotation, scale over time).
+    """
+    stage = Stabilize(preset=preset, strength=strength, fill="crop")
+    spec = Pipeline(video=[stage]).analyze(input_path, on_progress=on_progress)
+    plan = stage.plan
+    assert plan is not None
+    flags = np.asarray(plan.flags, dtype=int)
+    unmeasured = MotionFlag.LOW_TEXTURE | MotionFlag.BRIDGED
+    result = analyze_shake(
+        stage.camera_path,
+        stage.smooth_path,
+        width_px=spec.width_px,
+        height_px=spec.height_px,
+        duration_s=spec.duration_s,
+        zoom=stage.zoom,
+        scene_cuts=len(plan.segment_starts()) - 1,
+        unmeasured_frames=int(np.count_nonzero(flags & int(unmeasured))),
+    )
+    if plot is not None:
+        times_s = np.asarray(plan.pts, dtype=float) * float(plan.time_base)
+        plot_camera_path(
+            stage.camera_path,
+            stage.smooth_path,
+            times_s - times_s[0],
+            plot,
+            title=f"{Path(input_path).name}: camera path ({preset} preset)",
+            cuts_s=[float(times_s[i] - times_s[0]) for i in plan.segment_starts()[1:]],
+        )
+    if save_plan is not None:
+        _save_plan(stage, Path(save_plan))
+    return result
+
+
+def _save_plan(stage: Stabilize, target: Path) -> None:
+    """Write the stage's motion plan atomically."""
+    tmp = target.with_name(f".{target.name}.partial")
+    try:
+        stage.save_plan(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -18,8 +18,12 @@ from tqdm import tqdm
 from mmpipe import api
 from mmpipe.errors import MmpipeError
 from mmpipe.media.probe import MediaInfo
-from mmpipe.media.writer import PRESETS
+from mmpipe.media.writer import PRESETS as X264_PRESETS
+from mmpipe.media.writer import EncodeSettings
+from mmpipe.metrics.shake import ShakeAnalysis
 from mmpipe.pipeline.runner import Progress, RunReport
+from mmpipe.vision.path import METHODS, PRESETS
+from mmpipe.vision.warp import FILLS
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -51,10 +55,60 @@ def build_parser() -> argparse.ArgumentParser:
 
     enhance = commands.add_parser("enhance", help="run all default stages over a video")
     enhance.add_argument("input", help="the video to fix (mp4, mov, mkv, ...)")
-    enhance.add_argument("-o", "--output", required=True, help="output .mp4/.mov/.mkv/.m4v")
+    _add_output(enhance)
+    enhance.add_argument(
+        "--no-stabilize", dest="stabilize", action="store_false", help="skip stabilization"
+    )
+    _add_fill(enhance)
     _add_encode_options(enhance)
     enhance.set_defaults(run=_enhance)
+
+    stabilize = commands.add_parser("stabilize", help="remove camera shake from a video")
+    stabilize.add_argument("input", help="the shaky video")
+    _add_output(stabilize)
+    _add_motion_options(stabilize)
+    _add_fill(stabilize)
+    stabilize.add_argument(
+        "--method", choices=METHODS, default="l1", help="l1 (optimal path, default) or gaussian"
+    )
+    stabilize.add_argument("--plan", metavar="PLAN.json", help="reuse a saved motion analysis")
+    stabilize.add_argument("--save-plan", metavar="PLAN.json", help="save the motion analysis")
+    _add_encode_options(stabilize)
+    stabilize.set_defaults(run=_stabilize)
+
+    analyze = commands.add_parser("analyze", help="measure a video's shake, write nothing")
+    analyze.add_argument("input", help="the video to measure")
+    _add_motion_options(analyze)
+    analyze.add_argument("--json", action="store_true", help="machine-readable output")
+    analyze.add_argument("--plot", metavar="PATH.png", help="plot the camera path to a PNG")
+    analyze.add_argument("--save-plan", metavar="PLAN.json", help="save the motion analysis")
+    analyze.set_defaults(run=_analyze)
     return parser
+
+
+def _add_output(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", required=True, help="output .mp4/.mov/.mkv/.m4v")
+
+
+def _add_fill(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fill",
+        choices=FILLS,
+        default="crop",
+        help="stabilized borders: crop (smallest zoom that hides them, default) or none (black)",
+    )
+
+
+def _add_motion_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default="walking",
+        help="the kind of shot (default walking)",
+    )
+    parser.add_argument(
+        "--strength", type=float, default=1.0, help="0 (untouched) to 1 (steadiest, default)"
+    )
 
 
 def _add_encode_options(parser: argparse.ArgumentParser) -> None:
@@ -62,8 +116,15 @@ def _add_encode_options(parser: argparse.ArgumentParser) -> None:
         "--crf", type=float, default=18.0, help="x264 quality, 0 (lossless) to 51 (default 18)"
     )
     parser.add_argument(
-        "--preset", choices=PRESETS, default="medium", help="x264 speed preset (default medium)"
+        "--x264-preset",
+        choices=X264_PRESETS,
+        default="medium",
+        help="x264 speed preset (default medium)",
     )
+
+
+def _encode(args: argparse.Namespace) -> EncodeSettings:
+    return EncodeSettings(crf=args.crf, preset=args.x264_preset)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,10 +154,68 @@ def _info(args: argparse.Namespace) -> int:
 def _enhance(args: argparse.Namespace) -> int:
     with _ProgressBar(args.quiet) as bar:
         report = api.enhance(
-            args.input, args.output, crf=args.crf, preset=args.preset, on_progress=bar
+            args.input,
+            args.output,
+            stabilize=args.stabilize,
+            fill=args.fill,
+            encode=_encode(args),
+            on_progress=bar,
         )
     _summary(report, args.quiet)
     return 0
+
+
+def _stabilize(args: argparse.Namespace) -> int:
+    with _ProgressBar(args.quiet) as bar:
+        report = api.stabilize(
+            args.input,
+            args.output,
+            preset=args.preset,
+            strength=args.strength,
+            fill=args.fill,
+            method=args.method,
+            plan=args.plan,
+            save_plan=args.save_plan,
+            encode=_encode(args),
+            on_progress=bar,
+        )
+    _summary(report, args.quiet)
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    with _ProgressBar(args.quiet) as bar:
+        result = api.analyze(
+            args.input,
+            preset=args.preset,
+            strength=args.strength,
+            plot=args.plot,
+            save_plan=args.save_plan,
+            on_progress=bar,
+        )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(format_shake(args.input, result))
+    return 0
+
+
+def format_shake(path: str, result: ShakeAnalysis) -> str:
+    """The human-readable form of `mmpipe analyze`."""
+    return "\n".join(
+        [
+            f"{path}: {result.frames} frames, {result.duration_s:.2f} s, "
+            f"{result.width_px}x{result.height_px}",
+            f"  stability score: {result.stability_score:.3f} as shot, "
+            f"{result.stabilized_score:.3f} stabilized (1 is steady)",
+            f"  jitter: {result.jitter_px:.1f} px RMS, largest correction "
+            f"{result.max_correction_px:.1f} px",
+            f"  crop to hide borders: zoom {result.zoom:.3f} "
+            f"({100 * result.crop_fraction:.1f} % of the area)",
+            f"  scene cuts: {result.scene_cuts}; frames without measurable motion: "
+            f"{result.unmeasured_frames}",
+        ]
+    )
 
 
 def _summary(report: RunReport, quiet: bool) -> None:

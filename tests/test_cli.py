@@ -108,3 +108,47 @@ def test_installed_command_reports_errors_without_traceback(tmp_path: Path) -> N
         result.stderr.strip()
         == f"mmpipe: error: {tmp_path / 'nope.mov'}: no such file; check the path"
     )
+
+
+def test_stabilize_and_analyze_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    clip = write_clip(tmp_path / "in.mp4", size=(128, 96), frames=20)
+    other = write_clip(tmp_path / "other.mp4", size=(128, 96), frames=10)
+    (tmp_path / "junk.json").write_text("{not json")
+    code, _, err = run_cli(capsys, "analyze", other, "--save-plan", tmp_path / "other.json")
+    assert code == 0, err
+    cases = [
+        (["stabilize", clip, "-o", tmp_path / "o.mp4", "--strength", "2"], 1, "strength"),
+        (["stabilize", clip, "-o", tmp_path / "o.mp4", "--preset", "boat"], 2, "invalid choice"),
+        (["stabilize", clip, "-o", tmp_path / "o.mp4", "--fill", "generate"], 2, "invalid choice"),
+        (
+            ["stabilize", clip, "-o", tmp_path / "o.mp4", "--plan", tmp_path / "nope.json"],
+            1,
+            "cannot read motion plan",
+        ),
+        (
+            ["stabilize", clip, "-o", tmp_path / "o.mp4", "--plan", tmp_path / "junk.json"],
+            1,
+            "motion plan",
+        ),
+        (
+            ["stabilize", clip, "-o", tmp_path / "o.mp4", "--plan", tmp_path / "other.json"],
+            1,
+            "another clip",
+        ),
+        (["analyze", clip, "--plot", tmp_path / "plot.jpg"], 1, "PNG"),
+        (["analyze", write_audio_only(tmp_path / "a.m4a")], 1, "no video stream"),
+    ]
+    for args, expected_code, expected in cases:
+        code, _, err = run_cli(capsys, "--quiet", *args)
+        assert code == expected_code and err.count("\n") == 1 and expected in err, (args, err)
+    assert not (tmp_path / "o.mp4").exists()
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_analyze_reports_shake(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    clip = write_clip(tmp_path / "in.mp4", size=(128, 96), frames=20)
+    code, out, err = run_cli(capsys, "analyze", clip, "--json", "--plot", tmp_path / "p.png")
+    assert code == 0, err
+    figures = json.loads(out)
+    assert figures["frames"] == 20 and 0 <= figures["stability_score"] <= 1
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"

@@ -97,7 +97,7 @@ class _Matcher:
         return matrix
 
 
-def _low_frequency_share(signal: np.ndarray, still: float) -> float:
+def low_frequency_share(signal: np.ndarray, still: float) -> float:
     """Share of the non-DC energy in the lowest bins; 1.0 if the signal moves < ``still``."""
     if float(np.ptp(signal)) < still:
         return 1.0  # a path that does not move is perfectly stable
@@ -128,8 +128,8 @@ def stability_score(frames: Iterable[np.ndarray], *, max_width_px: int = 640) ->
     if len(translation) < 4:
         raise ValueError("the stability score needs at least 5 frames")
     return StabilityScore(
-        translation=_low_frequency_share(np.array(translation), still=0.01),
-        rotation=_low_frequency_share(np.array(rotation), still=1e-5),
+        translation=low_frequency_share(np.array(translation), still=0.01),
+        rotation=low_frequency_share(np.array(rotation), still=1e-5),
     )
 
 

@@ -85,6 +85,22 @@ class Pipeline:
         self.audio = list(audio)
         self.encode = encode or EncodeSettings()
 
+    def analyze(
+        self,
+        input_path: str | os.PathLike[str],
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> VideoSpec:
+        """Run only the analysis pass of the two-pass stages and configure every stage.
+
+        Nothing is written; the stages keep what they measured (a stabilizer its plan).
+        Returns the spec of the video the pipeline would write.
+        """
+        source = Path(input_path)
+        info = probe(source)
+        _check_video(source, info)
+        return _prepare(self.video, source, info, on_progress, time.monotonic())
+
     def run(
         self,
         input_path: str | os.PathLike[str],
@@ -98,10 +114,8 @@ class Pipeline:
         info = probe(source)
         _check_target(source, target)
         report = RunReport(output=target)
-        if info.video is None:
-            raise MediaError(f"{source}: has no video stream; pass a video file")
-        if info.video.frame_count == 0:
-            raise MediaError(f"{source}: the video stream has no frames (zero-length clip)")
+        _check_video(source, info)
+        assert info.video is not None
         if info.video.bit_depth > 8:
             report.note(
                 f"{info.video.bit_depth}-bit video ({info.video.pixel_format}) is processed and "
@@ -119,11 +133,7 @@ class Pipeline:
             report.note(f"{source}: has no audio stream; the audio stages are skipped")
             audio_stages = []
         started = time.monotonic()
-        spec = _video_spec(info)
-        for stage in self.video:
-            if isinstance(stage, TwoPassVideoStage) and getattr(stage, "needs_analysis", True):
-                _analyze(stage, source, info, spec, on_progress, started)
-            spec = stage.configure(spec)
+        spec = _prepare(self.video, source, info, on_progress, started)
         fd, tmp_name = tempfile.mkstemp(
             prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent
         )
@@ -149,6 +159,29 @@ def _check_target(source: Path, target: Path) -> None:
         raise MediaError(f"{folder}: the output folder is not writable; choose another")
     if target.is_dir():
         raise MediaError(f"{target}: is a folder; give a file name such as {target / 'out.mp4'}")
+
+
+def _check_video(source: Path, info: MediaInfo) -> None:
+    if info.video is None:
+        raise MediaError(f"{source}: has no video stream; pass a video file")
+    if info.video.frame_count == 0:
+        raise MediaError(f"{source}: the video stream has no frames (zero-length clip)")
+
+
+def _prepare(
+    stages: list[VideoStage],
+    source: Path,
+    info: MediaInfo,
+    on_progress: ProgressCallback | None,
+    started: float,
+) -> VideoSpec:
+    """Analysis pass of each two-pass stage that needs one, then configure the chain."""
+    spec = _video_spec(info)
+    for stage in stages:
+        if isinstance(stage, TwoPassVideoStage) and getattr(stage, "needs_analysis", True):
+            _analyze(stage, source, info, spec, on_progress, started)
+        spec = stage.configure(spec)
+    return spec
 
 
 def _video_spec(info: MediaInfo) -> VideoSpec:

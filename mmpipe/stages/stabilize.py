@@ -82,7 +82,10 @@ class Stabilize:
         if plan is None and self.config.plan is not None:
             plan = MotionPlan.from_json(self.config.plan)
         self._plan = plan
+        self._plan_given = plan is not None
         self._matrices: np.ndarray | None = None
+        self._camera_path: np.ndarray | None = None
+        self._smooth_path: np.ndarray | None = None
         self._zoom = 1.0
 
     @property
@@ -109,6 +112,20 @@ class Stabilize:
         return self._zoom
 
     @property
+    def camera_path(self) -> np.ndarray:
+        """The measured camera path ``[n, 4]`` (dx_px, dy_px, angle_rad, log_scale)."""
+        if self._camera_path is None:
+            raise ConfigError("Stabilize.configure must run before its camera path exists")
+        return self._camera_path
+
+    @property
+    def smooth_path(self) -> np.ndarray:
+        """The smoothed camera path ``[n, 4]`` the output follows."""
+        if self._smooth_path is None:
+            raise ConfigError("Stabilize.configure must run before its camera path exists")
+        return self._smooth_path
+
+    @property
     def warp_matrices(self) -> np.ndarray:
         """The 2x3 input-to-output matrix of every frame, ``[n, 2, 3]`` (after configure)."""
         if self._matrices is None:
@@ -131,6 +148,11 @@ class Stabilize:
             raise ConfigError(
                 "Stabilize needs a motion plan: run its analysis pass or pass plan=PLAN.json"
             )
+        if self._plan_given and spec.frame_count and self._plan.n_frames != spec.frame_count:
+            raise ConfigError(
+                f"the motion plan has {self._plan.n_frames} frames but the clip has "
+                f"{spec.frame_count}: the plan belongs to another clip; analyse this one"
+            )
         plan = self._plan.scaled_to(spec.width_px, spec.height_px)
         self._plan = plan
         cfg = self.config
@@ -145,6 +167,7 @@ class Stabilize:
             method=cfg.method,
             segment_starts=plan.segment_starts(),
         )
+        self._camera_path, self._smooth_path = raw, smooth
         correction = corrections(raw, smooth, width_px=spec.width_px, height_px=spec.height_px)
         self._zoom = 1.0
         if cfg.fill == "crop" and len(correction):
