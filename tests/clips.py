@@ -38,8 +38,12 @@ def write_clip(
     metadata: dict[str, str] | None = None,
     subtitles: bool = False,
     preset: str = "ultrafast",
+    images: Sequence[np.ndarray] | None = None,
 ) -> Path:
-    """Write a clip: pattern frames at ``pts`` (default: one per 1/rate), sine-tone audio."""
+    """Write a clip: ``images`` (default: pattern frames) at ``pts`` (default: one per
+    1/rate), sine-tone audio. ``size`` and ``frames`` follow ``images`` when given."""
+    if images is not None:
+        frames, size = len(images), (images[0].shape[1], images[0].shape[0])
     width, height = size
     time_base = time_base or Fraction(1, rate.numerator * 1000 // rate.denominator or 1)
     if pts is None:
@@ -68,7 +72,8 @@ def write_clip(
             subtitle = container.add_mux_stream("mov_text" if path.suffix == ".mp4" else "subrip")
             subtitle.time_base = Fraction(1, 1000)
         for i, p in enumerate(pts):
-            frame = av.VideoFrame.from_ndarray(pattern(i, width, height), format="rgb24")
+            image = images[i] if images is not None else pattern(i, width, height)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame = frame.reformat(format=pix_fmt)
             frame.pts, frame.time_base = p, time_base
             container.mux(video.encode(frame))
