@@ -244,7 +244,7 @@ class _ProgressBar:
             self.bar = tqdm(
                 total=progress.frames_total or None,
                 desc=progress.phase,
-                unit="frame",
+                unit=progress.unit,
                 file=sys.stderr,
                 dynamic_ncols=True,
             )

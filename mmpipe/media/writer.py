@@ -15,6 +15,8 @@ from mmpipe.media.convert import ColorConversion
 from mmpipe.media.frames import AudioBlock, VideoFrame
 
 VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+AUDIO_SUFFIXES = {".wav": "wav", ".flac": "flac", ".m4a": "ipod"}
+AUDIO_FORMATS = frozenset(AUDIO_SUFFIXES.values())
 PRESETS = (
     "ultrafast",
     "superfast",
@@ -48,13 +50,30 @@ class EncodeSettings:
 
 def output_format(path: Path) -> str:
     """The container format for an output path, from its suffix."""
+    suffixes = VIDEO_SUFFIXES | AUDIO_SUFFIXES
     try:
-        return VIDEO_SUFFIXES[path.suffix.lower()]
+        return suffixes[path.suffix.lower()]
     except KeyError:
         raise ConfigError(
             f"{path}: cannot write {path.suffix or 'files without a suffix'}; "
-            f"name the output {' / '.join(VIDEO_SUFFIXES)}"
+            f"name the output {' / '.join(suffixes)}"
         ) from None
+
+
+def audio_codec(format_name: str, template: av.audio.stream.AudioStream) -> str:
+    """The codec for re-encoded audio: PCM/FLAC of the source's depth, else AAC."""
+    if format_name == "flac":
+        return "flac"
+    if format_name == "wav":
+        source = template.codec_context
+        if source.name.startswith("pcm_s16") or source.name.startswith("pcm_u8"):
+            return "pcm_s16le"
+        if source.name.startswith(("pcm_s24", "pcm_s32")) or source.name == "flac":
+            return "pcm_s24le" if source.format.bytes > 2 else "pcm_s16le"
+        if source.name.startswith("pcm_f"):
+            return "pcm_f32le"
+        return "pcm_s16le"  # from a lossy codec, 16 bits hold everything there is
+    return "aac"
 
 
 def even_size(width_px: int, height_px: int) -> tuple[int, int]:
@@ -62,7 +81,7 @@ def even_size(width_px: int, height_px: int) -> tuple[int, int]:
     return width_px - width_px % 2, height_px - height_px % 2
 
 
-class VideoFileWriter:
+class MediaFileWriter:
     """One output file: call the `add_*` methods, then write in any order, then `close`."""
 
     def __init__(self, path: Path, *, format_name: str, metadata: dict[str, str]) -> None:
@@ -75,11 +94,16 @@ class VideoFileWriter:
         self.container.metadata.update(
             {k: v for k, v in metadata.items() if k not in _DROPPED_TAGS}
         )
+        self.format_name = format_name
         self.video: av.video.stream.VideoStream | None = None
         self.colour: ColorConversion | None = None
         self.copied: dict[int, av.stream.Stream] = {}
         self.audio: dict[int, av.audio.stream.AudioStream] = {}
         self._even_size: tuple[int, int] = (0, 0)
+
+    @property
+    def holds_audio_only(self) -> bool:
+        return self.format_name in AUDIO_FORMATS
 
     def can_store(self, codec: str) -> bool:
         return codec in self.container.supported_codecs
@@ -119,10 +143,15 @@ class VideoFileWriter:
         self.copied[template.index] = stream
 
     def add_audio(self, template: av.audio.stream.AudioStream) -> None:
-        """Add an AAC stream at the template's sample rate and channel layout."""
+        """Add an encoded audio stream at the template's sample rate and channel layout."""
         ctx = template.codec_context
-        stream = self.container.add_stream("aac", rate=ctx.sample_rate, layout=ctx.layout.name)
-        stream.bit_rate = 96_000 * max(1, min(ctx.channels, 2)) + 64_000 * max(0, ctx.channels - 2)
+        codec = audio_codec(self.format_name, template)
+        stream = self.container.add_stream(codec, rate=ctx.sample_rate, layout=ctx.layout.name)
+        if codec == "flac" and template.codec_context.format.bytes > 2:
+            stream.codec_context.format = "s32"  # 24-bit sources stay 24 bit
+        if codec == "aac":
+            stereo = 96_000 * max(1, min(ctx.channels, 2))
+            stream.bit_rate = stereo + 64_000 * max(0, ctx.channels - 2)
         stream.metadata.update(template.metadata)
         self.audio[template.index] = stream
 

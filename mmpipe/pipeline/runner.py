@@ -25,7 +25,13 @@ from mmpipe.media.convert import ColorConversion
 from mmpipe.media.frames import AudioBlock, VideoFrame
 from mmpipe.media.probe import MediaInfo, probe
 from mmpipe.media.reader import DecodedAudio, read_analysis_frames, read_media
-from mmpipe.media.writer import EncodeSettings, VideoFileWriter, even_size, output_format
+from mmpipe.media.writer import (
+    AUDIO_FORMATS,
+    EncodeSettings,
+    MediaFileWriter,
+    even_size,
+    output_format,
+)
 from mmpipe.pipeline.stage import AudioSpec, AudioStage, TwoPassVideoStage, VideoSpec, VideoStage
 
 log = logging.getLogger(__name__)
@@ -36,12 +42,16 @@ QUEUE_ITEMS = 8  # decoded frames in flight between the decode thread and the st
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """Reported to ``on_progress`` after every frame: ``phase`` is "analyze" or "render"."""
+    """Reported to ``on_progress`` as work is done: ``phase`` is "analyze" or "render".
+
+    Counted in video frames, or in seconds of audio (``unit="s"``) when no video is encoded.
+    """
 
     phase: str
-    frames_done: int
-    frames_total: int
+    frames_done: float
+    frames_total: float
     elapsed_s: float
+    unit: str = "frame"  # "s" when an audio-only job counts seconds of sound
 
 
 @dataclass
@@ -65,23 +75,29 @@ ProgressCallback = Callable[[Progress], None]
 class Pipeline:
     """Video and audio stages applied in one streaming pass over a media file.
 
+    ``video``: the video stages; an empty list still decodes and re-encodes every frame,
+    ``None`` copies the video stream untouched (for jobs that change only the audio, and
+    for audio files). ``audio``: stages for the first audio stream; the other audio
+    streams, and the first one when there are no audio stages, are copied bit-exact.
+
     >>> Pipeline(video=[], audio=[]).run("in.mp4", "out.mp4")  # doctest: +SKIP
     """
 
     def __init__(
         self,
-        video: Sequence[VideoStage] = (),
+        video: Sequence[VideoStage] | None = (),
         audio: Sequence[AudioStage] = (),
         *,
         encode: EncodeSettings | None = None,
     ) -> None:
-        for stage in [*video, *audio]:
+        for stage in [*(video or ()), *audio]:
             if not isinstance(stage, VideoStage | AudioStage):
                 raise ConfigError(
                     f"{stage!r} is not a stage (it needs configure, process, flush and latency); "
                     "pass mmpipe stages such as mmpipe.Stabilize()"
                 )
-        self.video = list(video)
+        self.copy_video = video is None
+        self.video = list(video or ())
         self.audio = list(audio)
         self.encode = encode or EncodeSettings()
 
@@ -114,39 +130,84 @@ class Pipeline:
         info = probe(source)
         _check_target(source, target)
         report = RunReport(output=target)
-        _check_video(source, info)
-        assert info.video is not None
-        if info.video.bit_depth > 8:
-            report.note(
-                f"{info.video.bit_depth}-bit video ({info.video.pixel_format}) is processed and "
-                "written at 8 bit; colour tags are kept, HDR precision is not"
-            )
-        even_w, even_h = even_size(info.video.display_width_px, info.video.display_height_px)
-        if (even_w, even_h) != (info.video.display_width_px, info.video.display_height_px):
-            report.note(
-                f"odd frame size {info.video.display_width_px}x{info.video.display_height_px}: "
-                f"H.264 4:2:0 needs even sizes, so the output is {even_w}x{even_h} "
-                "(the last row/column is dropped)"
-            )
-        audio_stages = self.audio
-        if audio_stages and not info.audio:
-            report.note(f"{source}: has no audio stream; the audio stages are skipped")
-            audio_stages = []
+        job = _plan_job(self, source, info, format_name, report)
         started = time.monotonic()
-        spec = _prepare(self.video, source, info, on_progress, started)
+        spec = None
+        if job.encode_video:
+            spec = _prepare(self.video, source, info, on_progress, started)
         fd, tmp_name = tempfile.mkstemp(
             prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent
         )
         os.close(fd)
         tmp = Path(tmp_name)
         try:
-            _render(self, source, tmp, format_name, info, spec, audio_stages, report, on_progress)
+            _render(job, source, tmp, format_name, info, spec, report, on_progress)
             os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         report.elapsed_s = time.monotonic() - started
         return report
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What one run does with each kind of stream."""
+
+    pipeline: Pipeline
+    encode_video: bool  # decode, run the video stages, encode
+    copy_video: bool  # mux the video packets unchanged
+    audio_stages: list[AudioStage]
+    stage_audio: int | None  # index of the audio stream the audio stages process
+
+
+def _plan_job(
+    pipeline: Pipeline, source: Path, info: MediaInfo, format_name: str, report: RunReport
+) -> _Job:
+    audio_only_output = format_name in AUDIO_FORMATS
+    if info.video is None or pipeline.copy_video or audio_only_output:
+        if pipeline.video or not pipeline.copy_video:
+            _check_video(source, info)  # video stages need a video stream
+            if audio_only_output:
+                raise ConfigError(
+                    f"{format_name} output holds no video, but video stages were asked for; "
+                    "write .mp4/.mov/.mkv"
+                )
+        if not pipeline.audio:
+            raise ConfigError("nothing to do: no stage changes the video or the audio")
+    else:
+        _check_video(source, info)
+    video = info.video
+    encode_video = video is not None and not pipeline.copy_video and not audio_only_output
+    if encode_video:
+        assert video is not None
+        if video.bit_depth > 8:
+            report.note(
+                f"{video.bit_depth}-bit video ({video.pixel_format}) is processed and "
+                "written at 8 bit; colour tags are kept, HDR precision is not"
+            )
+        even_w, even_h = even_size(video.display_width_px, video.display_height_px)
+        if (even_w, even_h) != (video.display_width_px, video.display_height_px):
+            report.note(
+                f"odd frame size {video.display_width_px}x{video.display_height_px}: "
+                f"H.264 4:2:0 needs even sizes, so the output is {even_w}x{even_h} "
+                "(the last row/column is dropped)"
+            )
+    if video is not None and audio_only_output:
+        report.note(f"the video stream is not written: {format_name} holds audio only")
+    audio_stages = pipeline.audio
+    if audio_stages and not info.audio:
+        if not encode_video:
+            raise MediaError(f"{source}: has no audio stream; pass a file with sound")
+        report.note(f"{source}: has no audio stream; the audio stages are skipped")
+        audio_stages = []
+    return _Job(
+        pipeline=pipeline,
+        encode_video=encode_video,
+        copy_video=video is not None and not encode_video and not audio_only_output,
+        audio_stages=audio_stages,
+        stage_audio=info.audio[0].index if audio_stages else None,
+    )
 
 
 def _check_target(source: Path, target: Path) -> None:
@@ -209,9 +270,8 @@ def _analyze(
     total = spec.frame_count
 
     def frames() -> Iterator:
-        for frame in _prefetch(
-            read_analysis_frames(source, info, width_px=stage.analysis_width_px)
-        ):
+        analysis = read_analysis_frames(source, info, width_px=stage.analysis_width_px)
+        for frame in _prefetch(analysis):
             yield frame
             if on_progress:
                 on_progress(Progress("analyze", frame.index + 1, total, time.monotonic() - started))
@@ -220,41 +280,31 @@ def _analyze(
 
 
 def _render(
-    pipeline: Pipeline,
+    job: _Job,
     source: Path,
     tmp: Path,
     format_name: str,
     info: MediaInfo,
-    spec: VideoSpec,
-    audio_stages: list[AudioStage],
+    spec: VideoSpec | None,
     report: RunReport,
     on_progress: ProgressCallback | None,
 ) -> None:
-    assert info.video is not None
     with av.open(str(source), metadata_errors="ignore") as templates:
-        writer = VideoFileWriter(tmp, format_name=format_name, metadata=info.metadata)
+        writer = MediaFileWriter(tmp, format_name=format_name, metadata=info.metadata)
         try:
-            writer.add_video(
-                width_px=spec.width_px,
-                height_px=spec.height_px,
-                rate=spec.average_rate,
-                time_base=spec.time_base,
-                colour=ColorConversion(info.video),
-                settings=pipeline.encode,
-                language=templates.streams[info.video.index].metadata.get("language"),
-            )
-            decoded_audio = _add_streams(writer, templates, info, audio_stages, report)
-            _stream(
-                pipeline,
-                source,
-                writer,
-                info,
-                spec,
-                audio_stages,
-                decoded_audio,
-                report,
-                on_progress,
-            )
+            if job.encode_video:
+                assert info.video is not None and spec is not None
+                writer.add_video(
+                    width_px=spec.width_px,
+                    height_px=spec.height_px,
+                    rate=spec.average_rate,
+                    time_base=spec.time_base,
+                    colour=ColorConversion(info.video),
+                    settings=job.pipeline.encode,
+                    language=templates.streams[info.video.index].metadata.get("language"),
+                )
+            decoded_audio = _add_streams(job, writer, templates, info, report)
+            _stream(job, source, writer, info, spec, decoded_audio, report, on_progress)
             writer.close()
         except BaseException:
             writer.abort()
@@ -262,91 +312,101 @@ def _render(
 
 
 def _add_streams(
-    writer: VideoFileWriter,
+    job: _Job,
+    writer: MediaFileWriter,
     templates: av.container.InputContainer,
     info: MediaInfo,
-    audio_stages: list[AudioStage],
     report: RunReport,
 ) -> set[int]:
-    """Add every non-video stream to the output; return the audio streams to decode."""
+    """Add every stream but the encoded video to the output; return the audio to decode."""
     decoded: set[int] = set()
+    container = writer.container.format.name
     for stream in templates.streams:
+        codec = stream.codec_context.name if stream.codec_context else "unknown"
         if info.video is not None and stream.index == info.video.index:
+            if job.copy_video:
+                writer.add_copy(stream)
             continue
-        if stream.type == "audio" and audio_stages and not decoded:
+        if stream.index == job.stage_audio:
             writer.add_audio(stream)
             decoded.add(stream.index)
-            continue
-        codec = stream.codec_context.name if stream.codec_context else "unknown"
-        if stream.type in ("audio", "subtitle", "data") and writer.can_store(codec):
+        elif writer.holds_audio_only:
+            report.note(
+                f"{stream.type} stream #{stream.index} ({codec}) is not written: {container}"
+            )
+        elif stream.type in ("audio", "subtitle", "data") and writer.can_store(codec):
             writer.add_copy(stream)
         elif stream.type == "audio":
             writer.add_audio(stream)
             decoded.add(stream.index)
             report.note(
-                f"audio stream #{stream.index} ({codec}) cannot be stored in "
-                f"{writer.container.format.name}; re-encoded as AAC (write .mkv to keep it as is)"
+                f"audio stream #{stream.index} ({codec}) cannot be stored in {container}; "
+                "re-encoded as AAC (write .mkv to keep it as is)"
             )
         else:
             report.note(
                 f"{stream.type} stream #{stream.index} ({codec}) cannot be stored in "
-                f"{writer.container.format.name} and is dropped; write .mkv to keep it"
+                f"{container} and is dropped; write .mkv to keep it"
             )
     return decoded
 
 
 def _stream(
-    pipeline: Pipeline,
+    job: _Job,
     source: Path,
-    writer: VideoFileWriter,
+    writer: MediaFileWriter,
     info: MediaInfo,
-    spec: VideoSpec,
-    audio_stages: list[AudioStage],
+    spec: VideoSpec | None,
     decoded_audio: set[int],
     report: RunReport,
     on_progress: ProgressCallback | None,
 ) -> None:
     started = time.monotonic()
-    for stage in audio_stages:
-        audio = next(a for a in info.audio if a.index in decoded_audio)
-        stage.configure(AudioSpec(sample_rate=audio.sample_rate, channels=audio.channels))
-    main_audio = min(decoded_audio) if audio_stages else None
+    video_stages, audio_stages = job.pipeline.video, job.audio_stages
+    if job.stage_audio is not None:
+        audio = next(a for a in info.audio if a.index == job.stage_audio)
+        for stage in audio_stages:
+            stage.configure(AudioSpec(sample_rate=audio.sample_rate, channels=audio.channels))
     items = read_media(
         source,
         info,
-        decode_video=True,
+        decode_video=job.encode_video,
         decode_audio=decoded_audio,
         copy=set(writer.copied),
     )
-    total = spec.frame_count
+    audio_total_s = info.audio[0].duration_s if info.audio else 0.0
     encoder = _Worker("mmpipe-encode")
     try:
         for item in _prefetch(items):
             if isinstance(item, VideoFrame):
                 report.frames_in += 1
-                for out in _through(pipeline.video, item):
+                for out in _through(video_stages, item):
                     encoder.submit(writer.write_video, out)
                     report.frames_out += 1
-                if on_progress:
+                if on_progress and spec is not None:
                     elapsed = time.monotonic() - started
-                    on_progress(Progress("render", report.frames_in, total, elapsed))
+                    on_progress(Progress("render", report.frames_in, spec.frame_count, elapsed))
             elif isinstance(item, DecodedAudio):
-                stages = audio_stages if item.stream_index == main_audio else []
+                stages = audio_stages if item.stream_index == job.stage_audio else []
                 for block in _through(stages, item.block):
                     encoder.submit(writer.write_audio, item.stream_index, block)
+                if on_progress and not job.encode_video and stages:
+                    done_s = (item.block.start + item.block.n_samples) / item.block.sample_rate
+                    elapsed = time.monotonic() - started
+                    on_progress(Progress("render", done_s, audio_total_s, elapsed, unit="s"))
             else:
                 encoder.submit(writer.write_packet, item)
-        for out in _flush(pipeline.video):
+        for out in _flush(video_stages):
             encoder.submit(writer.write_video, out)
             report.frames_out += 1
-        if main_audio is not None:
+        if job.stage_audio is not None:
             for block in _flush(audio_stages):
-                encoder.submit(writer.write_audio, main_audio, block)
+                encoder.submit(writer.write_audio, job.stage_audio, block)
     except BaseException:
         encoder.abandon()
         raise
     encoder.finish()
-    if report.frames_in == 0:
+    if job.encode_video and report.frames_in == 0:
         raise MediaError(f"{source}: no video frame could be decoded; the file is corrupt")
 
 

@@ -10,8 +10,9 @@ Each analysis frame (downscaled grey) is compared with the one before it:
 4. a similarity (shift, rotation, zoom) is fitted to the tracks by RANSAC in
    full-resolution pixels; the largest consistent set is the background, so a person
    walking through does not drag the estimate;
-5. where corners are too few, a whole-frame shift by phase correlation stands in
-   (skies, walls, wood grain);
+5. where that fails for want of texture (skies, fog, plain walls), the same is tried
+   on both frames with their local contrast stretched (CLAHE), which still measures
+   rotation and zoom; failing that, a whole-frame shift by phase correlation stands in;
 6. a jump in the grey histogram, or nearly all tracks lost between two textured frames
    with no whole-frame shift either, is a scene cut: identity motion, the path restarts.
 
@@ -48,7 +49,7 @@ class MotionFlag(IntFlag):
     """What happened when measuring a frame's motion (bits, combined per frame)."""
 
     NONE = 0
-    LOW_TEXTURE = 1  # too few corners to track: a whole-frame shift, or bridged
+    LOW_TEXTURE = 1  # faint: tracked on enhanced contrast, a whole-frame shift, or bridged
     SCENE_CUT = 2  # the frame starts a new shot; motion is identity, the path restarts
     DUPLICATE = 4  # the frame repeats the previous one; motion is identity
     BRIDGED = 8  # not measured: interpolated from measured neighbours (or identity)
@@ -69,6 +70,7 @@ class MotionOptions:
     min_inlier_ratio: float = 0.3  # of good tracks; fewer RANSAC inliers: tracks disagree
     min_shift_response: float = 0.2  # phase-correlation peak for a whole-frame shift
     min_lost_ratio: float = 0.1  # fewer good tracks than this share of corners: a cut
+    faint_contrast_limit: float = 2.0  # CLAHE clip limit for frames too faint to track
 
 
 @dataclass
@@ -203,6 +205,9 @@ class MotionEstimator:
         self._prev_hist: np.ndarray | None = None
         self._prev_textured = False
         self._window: np.ndarray | None = None
+        self._clahe: cv2.CLAHE | None = None
+        self._enhanced: tuple[int, np.ndarray | None] = (-1, None)  # frame index, image
+        self._faint = False  # the last frame pair was tracked on enhanced contrast
         self._analysis_size = (0, 0)
         self._time_base = Fraction(1, 1)
         self._motions: list[np.ndarray] = []
@@ -242,24 +247,18 @@ class MotionEstimator:
         if hist_distance > opts.cut_histogram_distance:
             return identity, MotionFlag.SCENE_CUT
         shift_px, response = self._global_shift(prev, grey)
-        p0, p1, n_corners = self._track(prev, grey, shift_px)
-        if len(p0) >= opts.min_tracks:
-            matrix, inliers = cv2.estimateAffinePartial2D(
-                self._to_full(p0),
-                self._to_full(p1),
-                method=cv2.RANSAC,
-                ransacReprojThreshold=opts.ransac_threshold_px * self.width_px / prev.shape[1],
-                maxIters=2000,
-                confidence=0.995,
-                refineIters=10,
-            )
-            n_inliers = 0 if inliers is None else int(inliers.sum())
-            if (
-                matrix is not None
-                and n_inliers >= opts.min_tracks
-                and n_inliers >= opts.min_inlier_ratio * len(p0)
-            ):
-                return from_matrix(matrix, self._center), MotionFlag.NONE
+        # Faint texture (sky, fog, a plain wall) defeats the tracker; stretched local
+        # contrast often gives it enough to hold on to, rotation and zoom included.
+        # The kind that worked for the last frame is tried first.
+        p0 = p1 = np.zeros((0, 2), np.float32)
+        n_corners = 0
+        for enhanced in (self._faint, not self._faint):
+            pair = self._enhanced_pair(prev, grey) if enhanced else (prev, grey)
+            p0, p1, n_corners = self._track(*pair, shift_px)
+            motion = self._fit(p0, p1, prev.shape[1])
+            if motion is not None:
+                self._faint = enhanced
+                return motion, MotionFlag.LOW_TEXTURE if enhanced else MotionFlag.NONE
         if response >= opts.min_shift_response:
             full_shift = shift_px * np.array([self.width_px, self.height_px]) / prev.shape[::-1]
             return np.array([*full_shift, 0.0, 0.0]), MotionFlag.LOW_TEXTURE
@@ -267,6 +266,42 @@ class MotionEstimator:
         if hist_distance > 0.5 * opts.cut_histogram_distance or (n_corners > 0 and lost_tracks):
             return identity, MotionFlag.SCENE_CUT
         return identity, MotionFlag.BRIDGED
+
+    def _fit(self, p0: np.ndarray, p1: np.ndarray, analysis_width_px: int) -> np.ndarray | None:
+        """The similarity that most tracks ``p0 -> p1`` agree on (RANSAC), or None.
+
+        None when there are too few tracks, or too few of them agree.
+        """
+        opts = self.options
+        if len(p0) < opts.min_tracks:
+            return None
+        matrix, inliers = cv2.estimateAffinePartial2D(
+            self._to_full(p0),
+            self._to_full(p1),
+            method=cv2.RANSAC,
+            ransacReprojThreshold=opts.ransac_threshold_px * self.width_px / analysis_width_px,
+            maxIters=2000,
+            confidence=0.995,
+            refineIters=10,
+        )
+        n_inliers = 0 if inliers is None else int(inliers.sum())
+        if matrix is None or n_inliers < max(opts.min_tracks, opts.min_inlier_ratio * len(p0)):
+            return None
+        return from_matrix(matrix, self._center)
+
+    def _enhanced_pair(self, prev: np.ndarray, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``prev`` and ``grey`` with local contrast stretched (CLAHE).
+
+        The enhanced current frame is kept, so the next frame reuses it as its ``prev``.
+        """
+        if self._clahe is None:
+            limit = self.options.faint_contrast_limit
+            self._clahe = cv2.createCLAHE(clipLimit=limit, tileGridSize=(8, 8))
+        cached_index, cached = self._enhanced
+        prev_enhanced = cached if cached_index == len(self._pts) - 1 else self._clahe.apply(prev)
+        grey_enhanced = self._clahe.apply(grey)
+        self._enhanced = (len(self._pts), grey_enhanced)
+        return prev_enhanced, grey_enhanced
 
     def _global_shift(self, prev: np.ndarray, grey: np.ndarray) -> tuple[np.ndarray, float]:
         """Whole-frame shift ``(x, y)`` from ``prev`` to ``grey`` by phase correlation.
@@ -296,7 +331,7 @@ class MotionEstimator:
         lk = {
             "winSize": (21, 21),
             "maxLevel": 3,
-            "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
+            "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.001),
             "flags": cv2.OPTFLOW_USE_INITIAL_FLOW,
         }
         p0 = corners.reshape(-1, 1, 2)

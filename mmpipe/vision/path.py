@@ -14,13 +14,21 @@ is not cropped for nothing.
 - ``l1``: the L1-optimal camera path of Grundmann, Kwatra and Essa (CVPR 2011):
   minimise ``w1 |D1 P| + w2 |D2 P| + w3 |D3 P|`` (velocity, acceleration, jerk), which
   yields paths made of still, constant-velocity and smoothly eased segments, as a
-  cinematographer would move the camera. A small extra cost on ``|P - C|`` picks,
-  among equally smooth paths, the one needing the least crop. The crop-window
-  constraint is linearised about small corrections, with box bounds on each parameter.
-  Solved with scipy's HiGHS in overlapping windows, each pinned to the previous
-  solution at its start, so time and memory stay bounded on long clips, without seams.
+  cinematographer would move the camera. A closeness cost ``|P - T|`` picks, among
+  equally smooth paths, the one nearest a target ``T``: the measured path itself (the
+  least crop), or, for presets that follow the camera's intent (``pan``), the measured
+  path low-passed by an order-4 Whittaker-Henderson smoother, which keeps a cubic
+  (an eased pan: start, glide, stop) exactly and removes everything above its cut-off,
+  so the path follows a pan's acceleration instead of approximating it by straight
+  pieces whose kinks would read as jitter. The crop-window constraint is linearised
+  about small corrections, with box bounds on each parameter. Solved with scipy's
+  HiGHS in overlapping windows, each pinned to the previous solution at its start, so
+  time and memory stay bounded on long clips, without seams.
 - ``gaussian``: a Gaussian low-pass of each parameter; corrections that would leave
   the crop window are scaled back. Faster, less cinematic.
+
+Variable frame rate: given the frames' times, the path is resampled onto an even time
+grid, smoothed there and sampled back, so smoothing acts over seconds, not frames.
 
 Rotation and zoom are scaled by the half-diagonal (pixels per radian) inside the
 smoothers so that all four parameters are in pixels at the frame corner.
@@ -34,6 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import solveh_banded
 from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import linprog
 
@@ -47,25 +56,35 @@ METHODS = ("l1", "gaussian")
 
 @dataclass(frozen=True)
 class PathPreset:
-    """Smoothing for one kind of shot, at strength 1."""
+    """Smoothing for one kind of shot, at strength 1.
+
+    ``closeness`` weighs the L1 method's ``|P - T|`` against the smoothness costs;
+    ``intent_hz`` is the cut-off of the low-pass that makes the target ``T`` (None: the
+    target is the measured path).
+    """
 
     margin_frac: float  # largest correction: this fraction of width/height per side
     sigma_s: float  # Gaussian method: standard deviation of the smoothing, seconds
     weights: tuple[float, float, float]  # L1 method: weights of |velocity|, |accel|, |jerk|
+    closeness: float = 0.1  # L1 method: weight of |P - T|
+    intent_hz: float | None = None  # L1 method: cut-off of the target's low-pass, Hz
 
 
 PRESETS: dict[str, PathPreset] = {
-    # Follow the walk's direction, remove bob and sway.
-    "walking": PathPreset(margin_frac=0.08, sigma_s=1.0, weights=(10.0, 1.0, 100.0)),
+    # Follow the walk's drift and turns (cheap velocity), remove bob and sway.
+    "walking": PathPreset(margin_frac=0.08, sigma_s=1.0, weights=(0.1, 10.0, 100.0)),
     # Strong, fast vibration; slow turns of the road are followed.
-    "vehicle": PathPreset(margin_frac=0.08, sigma_s=0.7, weights=(10.0, 1.0, 100.0)),
-    # Prefer constant-velocity segments: a pan stays a pan.
-    "pan": PathPreset(margin_frac=0.06, sigma_s=1.0, weights=(1.0, 10.0, 100.0)),
+    "vehicle": PathPreset(margin_frac=0.08, sigma_s=0.7, weights=(0.1, 10.0, 100.0)),
+    # Follow the pan's smooth start, glide and stop; hand tremor (above 1 Hz) goes.
+    "pan": PathPreset(
+        margin_frac=0.06, sigma_s=1.0, weights=(0.1, 1.0, 100.0), closeness=1.0, intent_hz=0.2
+    ),
     # Prefer a still camera: the shot looks locked off.
     "tripod": PathPreset(margin_frac=0.05, sigma_s=3.0, weights=(100.0, 10.0, 100.0)),
 }
-# Among equally smooth paths prefer the one closest to the measured path (less crop).
-_CLOSENESS_WEIGHT = 0.1
+# Order of the Whittaker-Henderson low-pass behind an intent target: order 4 keeps
+# cubics (eased starts and stops) exactly, and cuts off steeply (about 48 dB/octave).
+_INTENT_ORDER = 4
 # Smoothness costs per parameter: rotation and zoom changes cost more than shifts, so
 # the optimiser never trades a pan for a zoom drift (Grundmann et al. do the same).
 _PARAM_WEIGHTS = np.array([1.0, 1.0, 10.0, 10.0])
@@ -97,17 +116,22 @@ def smooth_path(
     segment_starts: list[int] | None = None,
     window_frames: int = 300,
     overlap_frames: int = 60,
+    times_s: np.ndarray | None = None,
 ) -> np.ndarray:
     """The smooth camera path ``[n, 4]`` for a measured path ``[n, 4]``.
 
     ``strength`` scales the preset's crop margin (and Gaussian width); 0 returns the
     measured path (no stabilization). Shots starting at ``segment_starts`` (scene cuts)
     are smoothed independently. ``window_frames``/``overlap_frames`` bound each L1
-    problem.
+    problem. ``times_s`` (``[n]``, increasing), if given, are the frames' times: when
+    the intervals vary (variable frame rate) the path is smoothed over time on an even
+    grid at ``fps``; otherwise frames are taken as ``1 / fps`` apart.
     """
     settings = _check(preset, strength, method)
     path = np.asarray(path, dtype=np.float64)
     n = len(path)
+    if times_s is not None and len(times_s) != n:
+        raise ConfigError(f"times_s has {len(times_s)} entries for a path of {n} frames")
     radius_px = 0.5 * float(np.hypot(width_px, height_px))
     units = np.array([1.0, 1.0, radius_px, radius_px])
     half = np.array([(width_px - 1) / 2.0, (height_px - 1) / 2.0])
@@ -121,10 +145,18 @@ def smooth_path(
     smooth = np.empty_like(path)
     for start, end in itertools.pairwise(bounds):
         scaled = path[start:end] * units
+        times = None if times_s is None else np.asarray(times_s[start:end], dtype=np.float64)
+        grid = None if times is None else _even_grid(times, fps)
+        if grid is not None:
+            scaled = _resample(times, scaled, grid)
         if method == "l1":
+            target = scaled
+            if settings.intent_hz is not None:
+                target = _low_pass(scaled, settings.intent_hz / fps)
             result = _l1_windows(
                 scaled,
-                settings.weights,
+                target,
+                settings,
                 half,
                 margin_frac,
                 radius_px,
@@ -134,6 +166,8 @@ def smooth_path(
         else:
             sigma_frames = settings.sigma_s * strength * fps
             result = _gaussian(scaled, sigma_frames, half, margin_frac, radius_px)
+        if grid is not None:
+            result = _resample(grid, result, times)
         smooth[start:end] = result / units
     return smooth
 
@@ -146,6 +180,42 @@ def corrections(
     raw_m = to_matrix(raw_path, center)
     smooth_m = to_matrix(smooth, center)
     return from_matrix(smooth_m @ np.linalg.inv(raw_m), center)
+
+
+def _even_grid(times_s: np.ndarray, fps: float) -> np.ndarray | None:
+    """Even times ``1 / fps`` apart over ``times_s``, or None if the frames already are."""
+    steps_s = np.diff(times_s)
+    if len(steps_s) == 0 or np.all(np.abs(steps_s * fps - 1.0) < 0.05):
+        return None
+    count = round((times_s[-1] - times_s[0]) * fps) + 1
+    return times_s[0] + np.arange(max(count, 2)) / fps
+
+
+def _resample(times_s: np.ndarray, path: np.ndarray, new_times_s: np.ndarray) -> np.ndarray:
+    """``path`` ``[n, k]`` at ``times_s``, linearly interpolated at ``new_times_s``."""
+    columns = [np.interp(new_times_s, times_s, path[:, j]) for j in range(path.shape[1])]
+    return np.stack(columns, axis=1)
+
+
+def _low_pass(path: np.ndarray, cutoff_per_frame: float) -> np.ndarray:
+    """Whittaker-Henderson smoothing of each column of ``path`` ``[n, k]``.
+
+    Minimises ``|x - path|^2 + lam |D^4 x|^2``: a zero-phase low-pass with gain 1/2 at
+    ``cutoff_per_frame`` (cycles per frame) that reproduces cubics exactly, also at the
+    ends of the clip. One banded Cholesky solve, O(n).
+    """
+    n, order = len(path), _INTENT_ORDER
+    if n <= order:
+        return path.copy()
+    lam = (2.0 * np.sin(np.pi * cutoff_per_frame)) ** (-2 * order)
+    kernel = np.diff(np.eye(order + 1), order, axis=0)[0]  # 1, -4, 6, -4, 1
+    diff = sp.diags(list(kernel), list(range(order + 1)), shape=(n - order, n))
+    gram = (lam * (diff.T @ diff) + sp.identity(n)).todia()
+    banded = np.zeros((order + 1, n))  # upper form: banded[order - k, j] = gram[j - k, j]
+    for offset, values in zip(gram.offsets, gram.data, strict=True):
+        if 0 <= offset <= order:
+            banded[order - offset] += values
+    return solveh_banded(banded, path)
 
 
 def _corner_rows(half: np.ndarray, margin_frac: float, radius_px: float):
@@ -192,7 +262,9 @@ def _reach(half: np.ndarray, margin_frac: float) -> np.ndarray:
     return np.array([margin[0], margin[1], rotation_zoom, rotation_zoom])
 
 
-def _l1_windows(path, weights, half, margin_frac, radius_px, window_frames, overlap_frames):
+def _l1_windows(
+    path, target, settings, half, margin_frac, radius_px, window_frames, overlap_frames
+):
     """Solve the L1 problem over overlapping windows, each continuing the last.
 
     Each window after the first starts ``overlap_frames`` before the previous one ends,
@@ -202,7 +274,20 @@ def _l1_windows(path, weights, half, margin_frac, radius_px, window_frames, over
     n = len(path)
     overlap_frames = max(overlap_frames, _PINNED_FRAMES + 1)
     window_frames = max(window_frames, 2 * overlap_frames + 4)
-    out = _l1(path[:window_frames], weights, half, margin_frac, radius_px)
+
+    def solve(start: int, end: int, pinned: np.ndarray | None = None) -> np.ndarray:
+        return _l1(
+            path[start:end],
+            target[start:end],
+            settings.weights,
+            settings.closeness,
+            half,
+            margin_frac,
+            radius_px,
+            pinned,
+        )
+
+    out = solve(0, window_frames)
     if n <= window_frames:
         return out
     out = np.concatenate([out, np.zeros((n - window_frames, path.shape[1]))])
@@ -210,14 +295,14 @@ def _l1_windows(path, weights, half, margin_frac, radius_px, window_frames, over
     while end < n:
         start = end - overlap_frames
         end = min(start + window_frames, n)
-        pinned = out[start : start + _PINNED_FRAMES]
-        out[start:end] = _l1(path[start:end], weights, half, margin_frac, radius_px, pinned)
+        out[start:end] = solve(start, end, out[start : start + _PINNED_FRAMES])
     return out
 
 
-def _l1(path, weights, half, margin_frac, radius_px, pinned=None):
+def _l1(path, target, weights, closeness, half, margin_frac, radius_px, pinned=None):
     """L1-optimal path for one window, ``path`` ``[n, 4]`` in scaled units.
 
+    ``target`` (``[n, 4]``) is what the closeness cost ``|p - target|`` pulls towards;
     ``pinned`` (``[m, 4]``), if given, fixes the first ``m`` frames of the solution.
     """
     n, k = path.shape
@@ -239,10 +324,11 @@ def _l1(path, weights, half, margin_frac, radius_px, pinned=None):
         return cols
 
     flat = path.T.ravel()
-    # |p - c| <= e0
+    flat_target = target.T.ravel()
+    # |p - t| <= e0
     p_part = sp.hstack([sp.identity(n_p), sp.csr_matrix((n_p, n_vars - n_p))])
     blocks += [p_part + slack_block(0, n_p), -p_part + slack_block(0, n_p)]
-    rhs += [flat, -flat]
+    rhs += [flat_target, -flat_target]
     # |D p| <= e
     for index, diff in enumerate(diffs, start=1):
         d = sp.kron(sp.identity(k), diff)
@@ -260,7 +346,7 @@ def _l1(path, weights, half, margin_frac, radius_px, pinned=None):
     blocks += [-g_part, g_part]
     rhs += [np.repeat(hi, n) - gc, gc - np.repeat(lo, n)]
     cost = np.concatenate(
-        [np.zeros(n_p), np.full(sizes[0], _CLOSENESS_WEIGHT)]
+        [np.zeros(n_p), np.full(sizes[0], closeness)]
         + [
             np.repeat(w * _PARAM_WEIGHTS, size // k)
             for size, w in zip(sizes[1:], weights, strict=True)

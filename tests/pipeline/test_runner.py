@@ -16,7 +16,7 @@ import pytest
 
 import mmpipe
 from mmpipe.pipeline.stage import AudioSpec, VideoSpec
-from tests.clips import decoded_rgb, frame_times, write_clip
+from tests.clips import decoded_rgb, frame_times, packet_bytes, write_clip
 
 
 class Invert:
@@ -185,3 +185,64 @@ def test_ctrl_c_leaves_no_output(tmp_path: Path) -> None:
     assert process.returncode == 130, err
     assert err.strip().splitlines()[-1] == "mmpipe: interrupted; no output was written"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int, subtype: str = "PCM_16") -> Path:
+    import soundfile
+
+    soundfile.write(path, samples.T, rate, subtype=subtype)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("suffix", "subtype", "tolerance"),
+    [(".wav", "PCM_16", 2e-4), (".wav", "FLOAT", 1e-6), (".flac", "PCM_24", 1e-5)],
+)
+def test_audio_file_through_an_audio_stage(
+    tmp_path: Path, suffix: str, subtype: str, tolerance: float
+) -> None:
+    import soundfile
+
+    rng = np.random.default_rng(0)
+    samples = (0.3 * rng.standard_normal((2, 44_100))).clip(-1, 1).astype(np.float32)
+    src = write_wav(tmp_path / "in.wav", samples, 44_100, subtype)
+    out = tmp_path / f"out{suffix}"
+    seen = []
+    mmpipe.Pipeline(video=None, audio=[Gain(0.5)]).run(src, out, on_progress=seen.append)
+    result, rate = soundfile.read(out, dtype="float32", always_2d=True)
+    assert rate == 44_100 and result.shape == (44_100, 2)
+    assert np.abs(result.T - 0.5 * soundfile.read(src, dtype="float32")[0].T).max() < tolerance
+    assert seen[-1].unit == "s" and seen[-1].frames_done == pytest.approx(1.0)
+
+
+def test_audio_only_job_copies_the_video_untouched(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "in.mp4", rotation_deg=90, audio_tracks=2)
+    out = tmp_path / "out.mp4"
+    mmpipe.Pipeline(video=None, audio=[Gain(0.5)]).run(src, out)
+    assert packet_bytes(out, 0) == packet_bytes(src, 0)
+    assert packet_bytes(out, 2) == packet_bytes(src, 2)
+    info = mmpipe.probe(out)
+    assert info.video.rotation_deg == 90
+    assert abs(info.audio[0].duration_s - mmpipe.probe(src).audio[0].duration_s) < 1 / 30
+
+
+def test_audio_can_be_extracted_from_a_video(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "in.mp4", audio_channels=1)
+    report = mmpipe.Pipeline(video=None, audio=[Gain(0.5)]).run(src, tmp_path / "voice.wav")
+    assert any("video stream is not written" in note for note in report.notes)
+    info = mmpipe.probe(tmp_path / "voice.wav")
+    assert info.video is None and info.audio[0].codec == "pcm_s16le"
+
+
+def test_pipelines_that_cannot_apply(tmp_path: Path) -> None:
+    wav = write_wav(tmp_path / "in.wav", np.zeros((1, 4800), np.float32), 48_000)
+    with pytest.raises(mmpipe.MediaError, match="no video stream"):
+        mmpipe.Pipeline(video=[Invert()]).run(wav, tmp_path / "out.mp4")
+    with pytest.raises(mmpipe.ConfigError, match="nothing to do"):
+        mmpipe.Pipeline(video=None).run(wav, tmp_path / "out.wav")
+    silent = write_clip(tmp_path / "silent.mp4", audio_tracks=0)
+    with pytest.raises(mmpipe.MediaError, match="no audio stream"):
+        mmpipe.Pipeline(video=None, audio=[Gain(0.5)]).run(silent, tmp_path / "out.mp4")
+    with pytest.raises(mmpipe.ConfigError, match="holds no video"):
+        mmpipe.Pipeline(video=[Invert()]).run(silent, tmp_path / "out.wav")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "silent.mp4"]
