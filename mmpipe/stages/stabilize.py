@@ -166,6 +166,7 @@ class Stabilize:
             strength=cfg.strength,
             method=cfg.method,
             segment_starts=plan.segment_starts(),
+            times_s=np.asarray(plan.pts, dtype=np.float64) * float(plan.time_base),
         )
         self._camera_path, self._smooth_path = raw, smooth
         correction = corrections(raw, smooth, width_px=spec.width_px, height_px=spec.height_px)

@@ -12,9 +12,16 @@ Each analysis frame (downscaled grey) is compared with the one before it:
    walking through does not drag the estimate;
 5. where that fails for want of texture (skies, fog, plain walls), the same is tried
    on both frames with their local contrast stretched (CLAHE), which still measures
-   rotation and zoom; failing that, a whole-frame shift by phase correlation stands in;
+   rotation and zoom, if it agrees with the whole-frame shift found by phase
+   correlation; failing that, that shift alone stands in;
 6. a jump in the grey histogram, or nearly all tracks lost between two textured frames
    with no whole-frame shift either, is a scene cut: identity motion, the path restarts.
+
+The previous frame of a measured pair becomes a key frame: the next frames track its
+inlier points (from where the last fit predicts them) instead of fresh corners, and
+their motion is the difference of two key-frame fits, so measurement noise does not
+pile up frame after frame along a still or slow shot. A new key frame is taken when
+fewer than half of its points are still found, or after ``max_key_age_frames``.
 
 Frames whose motion could not be measured are bridged afterwards by interpolating the
 motion of their measured neighbours in the same shot, so the path never jumps.
@@ -36,7 +43,7 @@ import numpy as np
 
 from mmpipe.errors import ConfigError
 from mmpipe.media.frames import AnalysisFrame
-from mmpipe.vision.transforms import accumulate, frame_center, from_matrix
+from mmpipe.vision.transforms import accumulate, apply_points, frame_center, from_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +78,9 @@ class MotionOptions:
     min_shift_response: float = 0.2  # phase-correlation peak for a whole-frame shift
     min_lost_ratio: float = 0.1  # fewer good tracks than this share of corners: a cut
     faint_contrast_limit: float = 2.0  # CLAHE clip limit for frames too faint to track
+    faint_shift_tolerance_px: float = 0.5  # enhanced tracks vs whole-frame shift, analysis px
+    min_key_share: float = 0.5  # fewer of the key frame's points found: a new key frame
+    max_key_age_frames: int = 60  # frames measured from one key frame at most
 
 
 @dataclass
@@ -189,6 +199,17 @@ class MotionPlan:
         return plan
 
 
+@dataclass(frozen=True)
+class _KeyFrame:
+    """A frame whose tracked points later frames are measured from (analysis pixels)."""
+
+    image: np.ndarray  # grey (contrast-stretched if ``enhanced``)
+    points: np.ndarray  # [k, 2] points that tracked well and agreed with the fit
+    to_last: np.ndarray  # 3x3 full-resolution matrix: key frame -> last measured frame
+    enhanced: bool
+    age: int  # frames measured from it so far
+
+
 class MotionEstimator:
     """Streaming pass 1: feed analysis frames in order, then :meth:`finish`.
 
@@ -206,8 +227,11 @@ class MotionEstimator:
         self._prev_textured = False
         self._window: np.ndarray | None = None
         self._clahe: cv2.CLAHE | None = None
-        self._enhanced: tuple[int, np.ndarray | None] = (-1, None)  # frame index, image
+        self._stretched_cache: list[tuple[int, np.ndarray]] = []  # (frame index, image)
         self._faint = False  # the last frame pair was tracked on enhanced contrast
+        self._key: _KeyFrame | None = None
+        self._to_analysis = np.eye(3)  # full-resolution pixels to analysis pixels
+        self._to_analysis_inv = np.eye(3)
         self._analysis_size = (0, 0)
         self._time_base = Fraction(1, 1)
         self._motions: list[np.ndarray] = []
@@ -225,6 +249,11 @@ class MotionEstimator:
         if self._prev is None:
             self._analysis_size = (grey.shape[1], grey.shape[0])
             self._time_base = frame.time_base
+            sx, sy = grey.shape[1] / self.width_px, grey.shape[0] / self.height_px
+            self._to_analysis = np.array(
+                [[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]]
+            )
+            self._to_analysis_inv = np.linalg.inv(self._to_analysis)
             motion = np.zeros(4)
             flags = MotionFlag.NONE if textured else MotionFlag.LOW_TEXTURE
         elif grey.shape != self._prev.shape:
@@ -240,24 +269,41 @@ class MotionEstimator:
         opts = self.options
         identity = np.zeros(4)
         if float(cv2.absdiff(prev, grey).mean()) < opts.duplicate_mean_abs_diff:
-            return identity, MotionFlag.DUPLICATE
+            return identity, MotionFlag.DUPLICATE  # the key frame still holds
+        key, self._key = self._key, None  # kept only while frames are measured from it
         if not (textured and self._prev_textured):
             return identity, MotionFlag.LOW_TEXTURE | MotionFlag.BRIDGED
         hist_distance = cv2.compareHist(prev_hist, hist, cv2.HISTCMP_BHATTACHARYYA)
         if hist_distance > opts.cut_histogram_distance:
             return identity, MotionFlag.SCENE_CUT
-        shift_px, response = self._global_shift(prev, grey)
+        shift = None  # the whole-frame shift (phase correlation), once needed
+        if key is not None and key.age < opts.max_key_age_frames:
+            to_grey = self._from_key(key, grey)
+            if to_grey is not None:
+                motion = from_matrix(to_grey @ np.linalg.inv(key.to_last), self._center)
+                if key.enhanced:
+                    shift = self._global_shift(prev, grey)
+                if not key.enhanced or self._agrees(motion, *shift):
+                    self._key = _KeyFrame(key.image, key.points, to_grey, key.enhanced, key.age + 1)
+                    return motion, MotionFlag.LOW_TEXTURE if key.enhanced else MotionFlag.NONE
+        shift_px, response = shift or self._global_shift(prev, grey)
         # Faint texture (sky, fog, a plain wall) defeats the tracker; stretched local
         # contrast often gives it enough to hold on to, rotation and zoom included.
         # The kind that worked for the last frame is tried first.
-        p0 = p1 = np.zeros((0, 2), np.float32)
+        p0 = np.zeros((0, 2), np.float32)
         n_corners = 0
         for enhanced in (self._faint, not self._faint):
-            pair = self._enhanced_pair(prev, grey) if enhanced else (prev, grey)
-            p0, p1, n_corners = self._track(*pair, shift_px)
-            motion = self._fit(p0, p1, prev.shape[1])
-            if motion is not None:
+            pair = (self._stretched(prev, -1), self._stretched(grey)) if enhanced else (prev, grey)
+            corners = self._corners(pair[0])
+            n_corners = len(corners)
+            p0, p1 = self._track(*pair, corners, corners + shift_px.astype(np.float32))
+            matrix, inliers = self._fit(p0, p1)
+            if matrix is None:
+                continue
+            motion = from_matrix(matrix, self._center)
+            if not enhanced or self._agrees(motion, shift_px, response):
                 self._faint = enhanced
+                self._key = _KeyFrame(pair[0], p0[inliers], matrix, enhanced, 1)
                 return motion, MotionFlag.LOW_TEXTURE if enhanced else MotionFlag.NONE
         if response >= opts.min_shift_response:
             full_shift = shift_px * np.array([self.width_px, self.height_px]) / prev.shape[::-1]
@@ -267,41 +313,78 @@ class MotionEstimator:
             return identity, MotionFlag.SCENE_CUT
         return identity, MotionFlag.BRIDGED
 
-    def _fit(self, p0: np.ndarray, p1: np.ndarray, analysis_width_px: int) -> np.ndarray | None:
-        """The similarity that most tracks ``p0 -> p1`` agree on (RANSAC), or None.
+    def _agrees(self, motion: np.ndarray, shift_px: np.ndarray, response: float) -> bool:
+        """Whether ``motion`` moves the frame centre as the whole-frame shift does.
 
-        None when there are too few tracks, or too few of them agree.
+        Tracks on stretched contrast can agree on a wrong motion; a clear phase
+        correlation peak (analysis pixels) vetoes them. Without a clear peak: True.
+        """
+        if response < self.options.min_shift_response:
+            return True
+        centre_shift_px = (
+            motion[:2] * np.array(self._analysis_size) / [self.width_px, self.height_px]
+        )
+        return (
+            float(np.linalg.norm(centre_shift_px - shift_px))
+            <= self.options.faint_shift_tolerance_px
+        )
+
+    def _from_key(self, key: _KeyFrame, grey: np.ndarray) -> np.ndarray | None:
+        """The key frame's points tracked into ``grey``: key-to-``grey`` matrix, or None.
+
+        None when too few of the key's points are still found (they left the picture,
+        or the view changed too much): a new key frame is due.
+        """
+        image = self._stretched(grey) if key.enhanced else grey
+        guess = apply_points(self._to_analysis @ key.to_last @ self._to_analysis_inv, key.points)
+        p0, p1 = self._track(key.image, image, key.points, guess.astype(np.float32))
+        if len(p0) < self.options.min_key_share * len(key.points):
+            return None
+        matrix, _ = self._fit(p0, p1)
+        return matrix
+
+    def _fit(self, p0: np.ndarray, p1: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """The similarity most tracks ``p0 -> p1`` agree on (RANSAC), and which agree.
+
+        Returns a 3x3 full-resolution matrix, or None when there are too few tracks or
+        too few of them agree; and the inlier mask ``[k]``.
         """
         opts = self.options
+        none = np.zeros(len(p0), bool)
         if len(p0) < opts.min_tracks:
-            return None
+            return None, none
         matrix, inliers = cv2.estimateAffinePartial2D(
             self._to_full(p0),
             self._to_full(p1),
             method=cv2.RANSAC,
-            ransacReprojThreshold=opts.ransac_threshold_px * self.width_px / analysis_width_px,
+            ransacReprojThreshold=opts.ransac_threshold_px * self.width_px / self._analysis_size[0],
             maxIters=2000,
             confidence=0.995,
             refineIters=10,
         )
-        n_inliers = 0 if inliers is None else int(inliers.sum())
-        if matrix is None or n_inliers < max(opts.min_tracks, opts.min_inlier_ratio * len(p0)):
-            return None
-        return from_matrix(matrix, self._center)
+        if matrix is None or inliers is None:
+            return None, none
+        inliers = inliers.ravel() == 1
+        if inliers.sum() < max(opts.min_tracks, opts.min_inlier_ratio * len(p0)):
+            return None, none
+        return np.vstack([matrix, [0.0, 0.0, 1.0]]), inliers
 
-    def _enhanced_pair(self, prev: np.ndarray, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``prev`` and ``grey`` with local contrast stretched (CLAHE).
+    def _stretched(self, grey: np.ndarray, offset: int = 0) -> np.ndarray:
+        """``grey`` with its local contrast stretched (CLAHE).
 
-        The enhanced current frame is kept, so the next frame reuses it as its ``prev``.
+        ``grey`` is the current frame (``offset`` 0) or the previous one (-1); the last
+        two results are kept, so each frame is enhanced once.
         """
         if self._clahe is None:
             limit = self.options.faint_contrast_limit
             self._clahe = cv2.createCLAHE(clipLimit=limit, tileGridSize=(8, 8))
-        cached_index, cached = self._enhanced
-        prev_enhanced = cached if cached_index == len(self._pts) - 1 else self._clahe.apply(prev)
-        grey_enhanced = self._clahe.apply(grey)
-        self._enhanced = (len(self._pts), grey_enhanced)
-        return prev_enhanced, grey_enhanced
+        index = len(self._pts) + offset
+        for cached_index, image in self._stretched_cache:
+            if cached_index == index:
+                return image
+        image = self._clahe.apply(grey)
+        self._stretched_cache = [*self._stretched_cache[-1:], (index, image)]
+        return image
 
     def _global_shift(self, prev: np.ndarray, grey: np.ndarray) -> tuple[np.ndarray, float]:
         """Whole-frame shift ``(x, y)`` from ``prev`` to ``grey`` by phase correlation.
@@ -317,32 +400,30 @@ class MotionEstimator:
         return np.array([dx, dy]), float(response)
 
     def _track(
-        self, prev: np.ndarray, grey: np.ndarray, shift_px: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, int]:
-        """Corners of ``prev`` tracked into ``grey``, kept if they track back, ``[k, 2]``.
+        self, prev: np.ndarray, grey: np.ndarray, points: np.ndarray, guess: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``points`` ``[k, 2]`` of ``prev`` tracked into ``grey``, kept if they track back.
 
-        ``shift_px`` (analysis pixels) is the first guess of every track; a good guess
-        keeps the tracker off the wrong stripe of a repetitive texture. Also returns how
-        many corners were tried.
+        ``guess`` ``[k, 2]`` is where each is expected; a good guess keeps the tracker
+        off the wrong stripe of a repetitive texture. Returns ``(p0, p1)``, ``[m, 2]``.
         """
-        corners = self._corners(prev)
-        if len(corners) == 0:
-            return corners, corners, 0
+        if len(points) == 0:
+            return points, points
         lk = {
             "winSize": (21, 21),
             "maxLevel": 3,
-            "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.001),
+            "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
             "flags": cv2.OPTFLOW_USE_INITIAL_FLOW,
         }
-        p0 = corners.reshape(-1, 1, 2)
-        guess = (p0 + shift_px.astype(np.float32)).copy()
-        p1, ok_fwd, _ = cv2.calcOpticalFlowPyrLK(prev, grey, p0, guess, **lk)
-        back_guess = (p1 - shift_px.astype(np.float32)).copy()
-        back, ok_bwd, _ = cv2.calcOpticalFlowPyrLK(grey, prev, p1, back_guess, **lk)
+        p0 = points.reshape(-1, 1, 2).astype(np.float32)
+        p1 = guess.reshape(-1, 1, 2).astype(np.float32)
+        p1, ok_fwd, _ = cv2.calcOpticalFlowPyrLK(prev, grey, p0, p1, **lk)
+        back = (p1 - (guess.reshape(-1, 1, 2) - p0)).astype(np.float32)
+        back, ok_bwd, _ = cv2.calcOpticalFlowPyrLK(grey, prev, p1, back, **lk)
         fb_error = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
         good = (ok_fwd.ravel() == 1) & (ok_bwd.ravel() == 1)
         good &= fb_error < self.options.fb_error_px
-        return p0.reshape(-1, 2)[good], p1.reshape(-1, 2)[good], len(corners)
+        return p0.reshape(-1, 2)[good], p1.reshape(-1, 2)[good]
 
     def _corners(self, grey: np.ndarray) -> np.ndarray:
         """Good corners spread over a grid of cells, ``[k, 2]`` float32."""

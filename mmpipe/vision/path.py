@@ -123,9 +123,10 @@ def smooth_path(
     ``strength`` scales the preset's crop margin (and Gaussian width); 0 returns the
     measured path (no stabilization). Shots starting at ``segment_starts`` (scene cuts)
     are smoothed independently. ``window_frames``/``overlap_frames`` bound each L1
-    problem. ``times_s`` (``[n]``, increasing), if given, are the frames' times: when
-    the intervals vary (variable frame rate) the path is smoothed over time on an even
-    grid at ``fps``; otherwise frames are taken as ``1 / fps`` apart.
+    problem. ``times_s`` (``[n]``), if given, are the frames' times in seconds: when the
+    intervals vary (variable frame rate) the path is smoothed over time on an even grid
+    at ``fps``; otherwise (or if the times do not increase) frames are taken as
+    ``1 / fps`` apart.
     """
     settings = _check(preset, strength, method)
     path = np.asarray(path, dtype=np.float64)
@@ -183,9 +184,13 @@ def corrections(
 
 
 def _even_grid(times_s: np.ndarray, fps: float) -> np.ndarray | None:
-    """Even times ``1 / fps`` apart over ``times_s``, or None if the frames already are."""
+    """Even times ``1 / fps`` apart over ``times_s``, or None to keep the frames as they are.
+
+    None when the frames are already evenly spaced (within 5 %), or when their times do
+    not increase (then they are taken as evenly spaced).
+    """
     steps_s = np.diff(times_s)
-    if len(steps_s) == 0 or np.all(np.abs(steps_s * fps - 1.0) < 0.05):
+    if len(steps_s) == 0 or np.any(steps_s <= 0) or np.all(np.abs(steps_s * fps - 1.0) < 0.05):
         return None
     count = round((times_s[-1] - times_s[0]) * fps) + 1
     return times_s[0] + np.arange(max(count, 2)) / fps

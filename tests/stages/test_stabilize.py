@@ -96,6 +96,9 @@ def test_it_is_a_two_pass_stage_without_latency():
     [
         ("walking", "scene", True, 0.5),
         ("vehicle", "wood", False, 0.5),
+        ("pan", "scene", False, 0.25),  # the eased pan is followed, not cut into pieces
+        ("tripod", "scene", False, 0.25),  # key frames: measurement noise does not pile up
+        ("walking", "sky", False, 0.5),  # faint texture: roll is measured too
         # On a near-uniform sky the motion itself is measured by a whole-frame shift
         # (~0.1 px noise per frame) for both; that noise, not the smoothing, is the limit.
         ("tripod", "sky", False, 1.0),

@@ -5,7 +5,13 @@ import pytest
 
 from mmpipe.errors import ConfigError
 from mmpipe.vision.motion import MotionFlag, MotionPlan, estimate_motion
-from mmpipe.vision.synthetic import textured_image
+from mmpipe.vision.synthetic import (
+    render_shaken,
+    required_margin_px,
+    shake_path,
+    textured_image,
+    to_video_frames,
+)
 from mmpipe.vision.transforms import frame_center, from_matrix, to_matrix
 from tests.vision.helpers import HEIGHT_PX, WIDTH_PX, analysis_frames, shaken_clip, video_frames
 
@@ -88,3 +94,25 @@ def test_static_clip_has_no_motion():
     plan = measure([image] * 10)
     assert np.abs(plan.motions).max() == 0
     assert all(f == MotionFlag.DUPLICATE for f in plan.flags[1:])
+
+
+def test_roll_and_zoom_are_measured_on_a_faint_sky():
+    """Too faint to track as it is; tracked on stretched contrast, rotation included."""
+    width_px, height_px = 640, 360
+    path = shake_path(30, kind="walking", seed=2)
+    margin_x, margin_y = required_margin_px(path.camera, (width_px, height_px))
+    source = textured_image(
+        height_px + 2 * int(margin_y) + 8, width_px + 2 * int(margin_x) + 8, kind="sky", seed=2
+    )
+    images = render_shaken(source, path.camera, out_size=(width_px, height_px))
+    frames = analysis_frames(list(to_video_frames(images, fps=30.0)), width_px)
+    plan = estimate_motion(frames, width_px=width_px, height_px=height_px)
+    center = frame_center(width_px, height_px)
+    matrices = to_matrix(path.camera, center)
+    truth = from_matrix(matrices[1:] @ np.linalg.inv(matrices[:-1]), center)
+    error = plan.motions[1:] - truth
+    rms = lambda v: float(np.sqrt(np.mean(v**2)))  # noqa: E731
+    assert rms(error[:, 2]) < 0.2 * rms(truth[:, 2])
+    assert rms(error[:, 3]) < 0.2 * rms(truth[:, 3])
+    assert rms(error[:, :2]) < 0.05
+    assert any(f & MotionFlag.LOW_TEXTURE for f in plan.flags)

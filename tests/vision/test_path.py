@@ -99,3 +99,60 @@ def test_segments_are_smoothed_apart_and_bad_options_are_refused():
         smooth(raw, preset="jogging")
     with pytest.raises(ConfigError, match="strength"):
         smooth(raw, strength=1.5)
+
+
+def best_moving_average_jitter_px(path, raw) -> float:
+    """The baseline at its best radius for this clip (0.5 s, 1 s or 1.5 s)."""
+    return min(output_jitter_px(path, moving_average(raw, r)) for r in (15, 30, 45))
+
+
+@pytest.mark.parametrize("kind", PRESETS)
+@pytest.mark.parametrize(("n_frames", "share"), [(240, 0.25), (90, 0.3)])
+def test_l1_beats_the_best_moving_average_also_on_short_clips(kind, n_frames, share):
+    path = shake_path(n_frames, fps=FPS, kind=kind, seed=21)
+    raw = measured_path(path.camera)
+    l1 = output_jitter_px(path, smooth(raw, preset=kind))
+    assert l1 < share * best_moving_average_jitter_px(path, raw)
+
+
+def test_an_eased_pan_without_shake_is_kept_as_it_is():
+    t = np.linspace(0.0, 1.0, 120)
+    raw = np.zeros((120, 4))
+    raw[:, 0] = 400.0 * t * t * (3 - 2 * t)  # start, glide, stop: a cubic
+    raw[:, 1] = -0.05 * raw[:, 0]
+    for n_frames in (120, 60):
+        smoothed = smooth(raw[:n_frames], preset="pan")
+        assert np.abs(smoothed[:, :2] - raw[:n_frames, :2]).max() < 0.5  # of 400 px
+
+
+def test_variable_frame_rate_is_smoothed_over_time_not_frames():
+    """Bursts at 60 fps and 20 fps: a path smoothed per frame index is squeezed in time."""
+    dense = shake_path(480, fps=60.0, kind="walking", seed=1)
+    steps = np.where(np.arange(200) // 20 % 2 == 0, 1, 3)
+    index = np.concatenate([[0], np.cumsum(steps)])
+    index = index[index < 480]
+    times_s = index / 60.0
+    raw_dense = measured_path(dense.camera)
+    raw = raw_dense[index]
+    dense_times_s = np.arange(index[-1] + 1) / 60.0
+
+    def jitter(smoothed: np.ndarray) -> float:
+        at_60 = np.stack([np.interp(dense_times_s, times_s, c) for c in smoothed.T], axis=1)
+        n = len(dense_times_s)
+        correction = corrections(raw_dense[:n], at_60, width_px=WIDTH_PX, height_px=HEIGHT_PX)
+        outputs = to_matrix(correction, CENTER) @ to_matrix(dense.camera[:n], CENTER)
+        return path_jitter_px(
+            outputs, dense.intentional[:n], width_px=WIDTH_PX, height_px=HEIGHT_PX, fps=60.0
+        )
+
+    options = {"width_px": WIDTH_PX, "height_px": HEIGHT_PX, "fps": 30.0, "preset": "walking"}
+    by_time = jitter(smooth_path(raw, times_s=times_s, **options))
+    by_index = jitter(smooth_path(raw, **options))
+    assert by_time < 0.15 and by_time < 0.1 * by_index
+    # Evenly spaced or non-increasing times change nothing.
+    even = smooth_path(raw[:60], times_s=np.arange(60) / 30.0, **options)
+    np.testing.assert_allclose(even, smooth_path(raw[:60], **options))
+    stuck = smooth_path(raw[:60], times_s=np.zeros(60), **options)
+    np.testing.assert_allclose(stuck, smooth_path(raw[:60], **options))
+    with pytest.raises(ConfigError, match="times_s"):
+        smooth_path(raw, times_s=times_s[:-1], **options)
