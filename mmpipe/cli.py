@@ -276,9 +276,10 @@ def format_info(info: MediaInfo) -> str:
         )
     for a in info.audio:
         lang = f", {a.language}" if a.language and a.language != "und" else ""
+        layout = "" if a.layout.endswith("channels") else f" ({a.layout})"
         lines.append(
-            f"  audio #{a.index}: {a.codec} {a.sample_rate} Hz, {a.channels} channel(s) "
-            f"({a.layout}){lang}, {a.duration_s:.3f} s"
+            f"  audio #{a.index}: {a.codec} {a.sample_rate} Hz, {a.channels} channel(s)"
+            f"{layout}{lang}, {a.duration_s:.3f} s"
         )
     for o in info.other:
         lines.append(f"  {o.kind} #{o.index}: {o.codec}")
