@@ -391,7 +391,8 @@ def _stream(
                 for block in _through(stages, item.block):
                     encoder.submit(writer.write_audio, item.stream_index, block)
                 if on_progress and not job.encode_video and stages:
-                    done_s = (item.block.start + item.block.n_samples) / item.block.sample_rate
+                    end_s = (item.block.start + item.block.n_samples) / item.block.sample_rate
+                    done_s = min(end_s, audio_total_s) if audio_total_s else end_s
                     elapsed = time.monotonic() - started
                     on_progress(Progress("render", done_s, audio_total_s, elapsed, unit="s"))
             else:
