@@ -1,12 +1,13 @@
 """mmpipe: fix phone videos in one command (stabilize, denoise, fill, interpolate)."""
 
-from mmpipe.api import analyze, enhance, probe, stabilize
+from mmpipe.api import analyze, denoise, enhance, probe, stabilize, train
 from mmpipe.errors import ConfigError, ExportError, MediaError, MmpipeError, ModelError
 from mmpipe.media.frames import AnalysisFrame, AudioBlock, VideoFrame
 from mmpipe.media.probe import MediaInfo
 from mmpipe.media.writer import EncodeSettings
 from mmpipe.metrics.shake import ShakeAnalysis
 from mmpipe.pipeline.runner import Pipeline, Progress, RunReport
+from mmpipe.stages.denoise import Denoise, DenoiseConfig
 from mmpipe.stages.stabilize import Stabilize, StabilizeConfig
 from mmpipe.vision.motion import MotionPlan
 
@@ -16,6 +17,8 @@ __all__ = [
     "AnalysisFrame",
     "AudioBlock",
     "ConfigError",
+    "Denoise",
+    "DenoiseConfig",
     "EncodeSettings",
     "ExportError",
     "MediaError",
@@ -31,7 +34,9 @@ __all__ = [
     "StabilizeConfig",
     "VideoFrame",
     "analyze",
+    "denoise",
     "enhance",
     "probe",
     "stabilize",
+    "train",
 ]

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-stabilize", dest="stabilize", action="store_false", help="skip stabilization"
     )
     _add_fill(enhance)
+    enhance.add_argument(
+        "--no-denoise", dest="denoise", action="store_false", help="keep the sound as it is"
+    )
     _add_encode_options(enhance)
     enhance.set_defaults(run=_enhance)
 
@@ -75,6 +78,30 @@ def build_parser() -> argparse.ArgumentParser:
     stabilize.add_argument("--save-plan", metavar="PLAN.json", help="save the motion analysis")
     _add_encode_options(stabilize)
     stabilize.set_defaults(run=_stabilize)
+
+    denoise = commands.add_parser("denoise", help="remove noise from speech (video or audio)")
+    denoise.add_argument("input", help="a video (its picture is copied untouched) or audio file")
+    denoise.add_argument(
+        "-o", "--output", required=True, help="output .mp4/.mov/.mkv/.m4v or .wav/.flac/.m4a"
+    )
+    denoise.add_argument(
+        "--attenuation-limit",
+        type=float,
+        metavar="DB",
+        help="lower the noise by at most DB decibels, keeping some ambience (e.g. 12)",
+    )
+    denoise.add_argument(
+        "--backend", choices=("onnx", "torch"), default="onnx", help="model runtime (onnx)"
+    )
+    denoise.set_defaults(run=_denoise)
+
+    train = commands.add_parser("train", help="reproduce a shipped model (needs mmpipe[train])")
+    train.add_argument("name", choices=api.TRAINABLE, help="the model to train")
+    train.add_argument("--minutes", type=float, required=True, help="wall-clock budget")
+    train.add_argument("--data", metavar="DIR", help="speech/ and noise/ folders of audio")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--no-resume", dest="resume", action="store_false", help="start over")
+    train.set_defaults(run=_train)
 
     analyze = commands.add_parser("analyze", help="measure a video's shake, write nothing")
     analyze.add_argument("input", help="the video to measure")
@@ -158,6 +185,7 @@ def _enhance(args: argparse.Namespace) -> int:
             args.output,
             stabilize=args.stabilize,
             fill=args.fill,
+            denoise=args.denoise,
             encode=_encode(args),
             on_progress=bar,
         )
@@ -180,6 +208,28 @@ def _stabilize(args: argparse.Namespace) -> int:
             on_progress=bar,
         )
     _summary(report, args.quiet)
+    return 0
+
+
+def _denoise(args: argparse.Namespace) -> int:
+    with _ProgressBar(args.quiet) as bar:
+        report = api.denoise(
+            args.input,
+            args.output,
+            attenuation_limit_db=args.attenuation_limit,
+            backend=args.backend,
+            on_progress=bar,
+        )
+    _summary(report, args.quiet)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    logging.getLogger("mmpipe").setLevel(logging.INFO)
+    figures = api.train(
+        args.name, minutes=args.minutes, data_dir=args.data, seed=args.seed, resume=args.resume
+    )
+    print(json.dumps(figures, indent=2))
     return 0
 
 
@@ -219,9 +269,16 @@ def format_shake(path: str, result: ShakeAnalysis) -> str:
 
 
 def _summary(report: RunReport, quiet: bool) -> None:
-    if not quiet:
+    if quiet:
+        return
+    if report.frames_out:
         fps = report.frames_in / report.elapsed_s if report.elapsed_s else 0.0
         print(f"wrote {report.output} ({report.frames_out} frames, {fps:.1f} frames/s)")
+    else:
+        print(f"wrote {report.output} ({report.elapsed_s:.1f} s)")
+
+
+_SECONDS_BAR = "{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]"
 
 
 class _ProgressBar:
@@ -247,6 +304,7 @@ class _ProgressBar:
                 unit=progress.unit,
                 file=sys.stderr,
                 dynamic_ncols=True,
+                bar_format=_SECONDS_BAR if progress.unit == "s" else None,
             )
         assert self.bar is not None
         self.bar.update(progress.frames_done - self.bar.n)

@@ -16,8 +16,15 @@ import cv2
 import numpy as np
 import pytest
 
-from mmpipe.media.frames import AnalysisFrame, VideoFrame
-from mmpipe.pipeline.stage import TwoPassVideoStage, VideoSpec, VideoStage
+from mmpipe.media.frames import AnalysisFrame, AudioBlock, VideoFrame
+from mmpipe.pipeline.stage import (
+    AudioSpec,
+    AudioStage,
+    TwoPassVideoStage,
+    VideoSpec,
+    VideoStage,
+)
+from mmpipe.stages.denoise import Denoise
 from mmpipe.stages.stabilize import Stabilize
 from mmpipe.vision.synthetic import render_shaken, shake_path, textured_image
 
@@ -84,3 +91,35 @@ def test_video_stage_contract(name: str) -> None:
     _, again = run(VIDEO_STAGES[name](), clip())
     for a, b in zip(out, again, strict=True):
         assert np.array_equal(a.image, b.image), "two runs differ"
+
+
+AUDIO_STAGES: dict[str, Callable[[], AudioStage]] = {
+    "denoise": lambda: Denoise(),
+    "denoise-limited": lambda: Denoise(attenuation_limit_db=12),
+}
+
+
+def run_audio(stage: AudioStage, blocks: list[AudioBlock], spec: AudioSpec) -> np.ndarray:
+    assert stage.configure(spec) == spec
+    out: list[AudioBlock] = []
+    received = 0
+    for block in blocks:
+        out.extend(stage.process(block))
+        received += block.n_samples
+        assert sum(b.n_samples for b in out) >= received - stage.latency
+    out.extend(stage.flush())
+    starts = [b.start for b in out]
+    assert starts == sorted(starts), "blocks out of order"
+    return np.concatenate([b.samples for b in out], axis=1)
+
+
+@pytest.mark.parametrize("name", AUDIO_STAGES)
+@pytest.mark.parametrize(("rate", "channels"), [(48_000, 1), (16_000, 2)])
+def test_audio_stage_contract(name: str, rate: int, channels: int) -> None:
+    rng = np.random.default_rng(1)
+    samples = (0.1 * rng.standard_normal((channels, rate // 2))).astype(np.float32)
+    blocks = [AudioBlock(samples[:, s : s + 1000], rate, s) for s in range(0, rate // 2, 1000)]
+    spec = AudioSpec(sample_rate=rate, channels=channels)
+    out = run_audio(AUDIO_STAGES[name](), blocks, spec)
+    assert out.shape == samples.shape and out.dtype == np.float32
+    assert np.array_equal(out, run_audio(AUDIO_STAGES[name](), blocks, spec)), "two runs differ"

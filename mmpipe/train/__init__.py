@@ -1,0 +1,1 @@
+"""Data recipes and training loops behind ``mmpipe train`` (needs the ``train`` extra)."""

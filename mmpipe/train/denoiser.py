@@ -1,0 +1,302 @@
+"""Training recipe of the speech denoiser: ``mmpipe train denoiser --minutes N``.
+
+Seeded and resumable: batch ``s`` is drawn from ``numpy.random.default_rng([seed, s])``, and a
+checkpoint (weights, optimizer, step, elapsed time) is written every ``checkpoint_every_s``.
+Every ``validate_every_s`` the model is scored on the fixed held-out validation set (PESQ wb,
+STOI, SI-SDR, overall and per SNR) and a line goes to ``log.jsonl``; when the mean PESQ
+improves, ``config.json`` + ``model.safetensors`` are written into ``out_dir``.
+
+Loss: compressed multi-resolution STFT magnitude + complex loss (exponent 0.3, FFT sizes
+384 and 1536, hop half the size) plus a small negative SI-SDR term, on the output aligned by
+the model latency.
+
+Usage::
+
+    python -m mmpipe.train.denoiser --minutes 90 --out models/denoiser [--resume]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mmpipe.errors import ConfigError
+from mmpipe.train.denoiser_data import (
+    DEFAULT_DATA_DIR,
+    SAMPLE_RATE_HZ,
+    ClipSet,
+    Mixer,
+    acquire,
+    prepare,
+    validation_set,
+)
+from mmpipe.train.speech_metrics import speech_scores
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WORK_DIR = Path.home() / ".cache" / "mmpipe" / "train" / "denoiser"
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ConfigError(
+            "training needs torch: pip install 'mmpipe[train]' torch==2.13.0"
+        ) from error
+    return torch
+
+
+def spectral_loss(estimate, target, fft_sizes: tuple[int, ...] = (384, 1536), power: float = 0.3):
+    """Compressed multi-resolution STFT loss of ``estimate``/``target`` ``[B, n]`` tensors."""
+    torch = _torch()
+    total = estimate.new_zeros(())
+    for n_fft in fft_sizes:
+        window = torch.hann_window(n_fft, device=estimate.device)
+        spec = [
+            torch.stft(x, n_fft, n_fft // 2, window=window, return_complex=True)
+            for x in (estimate, target)
+        ]
+        mags = [s.abs().clamp_min(1e-8) for s in spec]
+        compressed = [m**power for m in mags]
+        phase = [s / m for s, m in zip(spec, mags, strict=True)]
+        total = total + (compressed[0] - compressed[1]).pow(2).mean()
+        total = (
+            total + 0.3 * (compressed[0] * phase[0] - compressed[1] * phase[1]).abs().pow(2).mean()
+        )
+    return total / len(fft_sizes)
+
+
+def negative_si_sdr(estimate, target):
+    """Mean negative SI-SDR in dB over the batch (``[B, n]`` tensors)."""
+    torch = _torch()
+    target = target - target.mean(dim=1, keepdim=True)
+    estimate = estimate - estimate.mean(dim=1, keepdim=True)
+    scale = (estimate * target).sum(1, keepdim=True) / (target.pow(2).sum(1, keepdim=True) + 1e-8)
+    projection = scale * target
+    ratio = projection.pow(2).sum(1) / ((estimate - projection).pow(2).sum(1) + 1e-8)
+    return -(10 * torch.log10(ratio + 1e-8)).mean()
+
+
+def denoise_batch(model, noisy: np.ndarray) -> np.ndarray:
+    """Run ``model`` over ``noisy [B, n]`` (48 kHz) and return the latency-aligned output."""
+    torch = _torch()
+    latency = model.config.latency_samples
+    hop = model.config.hop
+    n = noisy.shape[1]
+    padded = np.pad(noisy, ((0, 0), (0, -(-(n + latency) // hop) * hop - n)))
+    with torch.no_grad():
+        out, _ = model(torch.from_numpy(padded), model.initial_state(len(noisy)))
+    return out.numpy()[:, latency : latency + n]
+
+
+def evaluate(model, noisy: np.ndarray, clean: np.ndarray, snrs_db: np.ndarray) -> dict:
+    """Mean PESQ wb / STOI / SI-SDR of ``model`` on the given set, overall and per SNR."""
+    estimates = denoise_batch(model, noisy)
+    rows = [speech_scores(e, c, SAMPLE_RATE_HZ) for e, c in zip(estimates, clean, strict=True)]
+    return summarize(rows, snrs_db)
+
+
+def summarize(rows: list[dict[str, float]], snrs_db: np.ndarray) -> dict:
+    """Means of the score rows, overall and ``per_snr``."""
+    keys = rows[0].keys()
+    result = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
+    result["per_snr"] = {
+        str(int(s)): {
+            k: float(np.nanmean([r[k] for r, t in zip(rows, snrs_db, strict=True) if t == s]))
+            for k in keys
+        }
+        for s in sorted(set(snrs_db.tolist()))
+    }
+    return result
+
+
+def train(
+    minutes: float,
+    data_dir: Path = DEFAULT_DATA_DIR,
+    out_dir: Path = Path("models/denoiser"),
+    seed: int = 0,
+    resume: bool = True,
+    *,
+    work_dir: Path = DEFAULT_WORK_DIR,
+    threads: int = 1,
+    batch: int = 16,
+    segment_s: float = 3.0,
+    learning_rate: float = 1e-3,
+    checkpoint_every_s: float = 240.0,
+    validate_every_s: float = 480.0,
+    validation_count: int = 40,
+    config=None,
+) -> dict:
+    """Train (or continue training) the denoiser for ``minutes`` of wall time.
+
+    ``data_dir`` is either a folder with ``speech/`` and ``noise/`` subfolders of audio
+    files (speakers as subfolders of ``speech/``), or the cache of the Debian corpus, which
+    is fetched and prepared on first use (``mmpipe.train.denoiser_data``; needs apt);
+    ``out_dir`` receives the best weights; ``work_dir`` the checkpoint and ``log.jsonl``.
+    With ``resume`` an existing checkpoint is continued (same seed -> same batches). The
+    learning rate follows a cosine over the total training time, ``minutes`` included.
+    Returns the last validation scores.
+    """
+    torch = _torch()
+    from mmpipe.nets.denoiser import Denoiser, DenoiserConfig, save_pretrained
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    own = [data_dir / "speech", data_dir / "noise"]
+    if all(d.is_dir() for d in own):  # the user's own folders of audio files
+        prepared = prepare(data_dir, [own[0]], [own[1]])
+    else:
+        if not (data_dir / "prepared" / "index.json").exists():
+            acquire(data_dir)  # first run: fetch the Debian packages (about 500 MB)
+        prepared = prepare(data_dir)
+    mixer = Mixer(ClipSet(prepared, "speech_train"), ClipSet(prepared, "noise_train"))
+    val_noisy, val_clean, val_snrs = validation_set(prepared, count=validation_count)
+
+    model = Denoiser(config or DenoiserConfig())
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
+    checkpoint_path = work_dir / "checkpoint.pt"
+    log_path = work_dir / "log.jsonl"
+    step, elapsed_s, best_pesq = 0, 0.0, -math.inf
+    if resume and checkpoint_path.exists():
+        state = torch.load(checkpoint_path, weights_only=False)
+        model = Denoiser(DenoiserConfig(**state["config"]))
+        model.load_state_dict(state["model"])
+        optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
+        optimizer.load_state_dict(state["optimizer"])
+        step, elapsed_s, best_pesq = state["step"], state["elapsed_s"], state["best_pesq"]
+        logger.info("resumed at step %d (%.1f min)", step, elapsed_s / 60)
+    total_s = elapsed_s + minutes * 60
+    latency = model.config.latency_samples
+    n = int(segment_s * SAMPLE_RATE_HZ) // model.config.hop * model.config.hop
+
+    def log(record: dict) -> None:
+        with log_path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def checkpoint() -> None:
+        torch.save(
+            {
+                "config": model.config.__dict__,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "step": step,
+                "elapsed_s": elapsed_s,
+                "best_pesq": best_pesq,
+                "seed": seed,
+            },
+            checkpoint_path.with_suffix(".tmp"),
+        )
+        checkpoint_path.with_suffix(".tmp").replace(checkpoint_path)
+
+    def validate() -> dict:
+        nonlocal best_pesq
+        model.eval()
+        scores = evaluate(model, val_noisy, val_clean, val_snrs)
+        model.train()
+        log({"step": step, "elapsed_min": elapsed_s / 60, "validation": scores})
+        logger.info(
+            "step %d: PESQ %.3f STOI %.3f SI-SDR %.2f dB",
+            step,
+            scores["pesq_wb"],
+            scores["stoi"],
+            scores["si_sdr_db"],
+        )
+        if scores["pesq_wb"] > best_pesq:
+            best_pesq = scores["pesq_wb"]
+            save_pretrained(model, out_dir)
+            (out_dir / "validation.json").write_text(
+                json.dumps({"step": step, "elapsed_min": elapsed_s / 60, **scores}, indent=2) + "\n"
+            )
+        return scores
+
+    if step == 0:
+        log({"noisy_input": evaluate_identity(val_noisy, val_clean, val_snrs)})
+    model.train()
+    last_checkpoint = last_validation = time.monotonic()
+    session_start = time.monotonic()
+    session_elapsed0 = elapsed_s
+    losses: list[float] = []
+    scores: dict = {}
+    while elapsed_s < total_s:
+        frac = min(elapsed_s / total_s, 1.0)
+        lr = (
+            learning_rate
+            * min(1.0, (step + 1) / 200)
+            * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+        )
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        noisy, clean = mixer.batch(np.random.default_rng([seed, step]), batch, n)
+        noisy_t, clean_t = torch.from_numpy(noisy), torch.from_numpy(clean)
+        scale = noisy_t.pow(2).mean(dim=1, keepdim=True).sqrt() + 1e-5
+        out, _ = model(noisy_t, model.initial_state(batch))
+        estimate = out[:, latency:] / scale
+        target = clean_t[:, :-latency] / scale
+        loss = spectral_loss(estimate, target) + 0.002 * negative_si_sdr(estimate, target)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(float(loss.detach()))
+        step += 1
+        now = time.monotonic()
+        elapsed_s = session_elapsed0 + now - session_start
+        if step % 50 == 0:
+            log(
+                {
+                    "step": step,
+                    "elapsed_min": elapsed_s / 60,
+                    "loss": float(np.mean(losses)),
+                    "lr": lr,
+                }
+            )
+            losses = []
+        if now - last_validation > validate_every_s:
+            scores = validate()
+            last_validation = time.monotonic()
+        if now - last_checkpoint > checkpoint_every_s:
+            checkpoint()
+            last_checkpoint = time.monotonic()
+    scores = validate()
+    checkpoint()
+    return scores
+
+
+def evaluate_identity(noisy: np.ndarray, clean: np.ndarray, snrs_db: np.ndarray) -> dict:
+    """Scores of the unprocessed noisy input (the floor any denoiser must beat)."""
+    rows = [speech_scores(x, c, SAMPLE_RATE_HZ) for x, c in zip(noisy, clean, strict=True)]
+    return summarize(rows, snrs_db)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Train the mmpipe speech denoiser.")
+    parser.add_argument("--minutes", type=float, required=True)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--out", type=Path, default=Path("models/denoiser"))
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK_DIR)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-resume", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    train(
+        args.minutes,
+        args.data,
+        args.out,
+        args.seed,
+        not args.no_resume,
+        work_dir=args.work,
+        threads=args.threads,
+    )
+
+
+if __name__ == "__main__":
+    main()
