@@ -178,50 +178,43 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _enhance(args: argparse.Namespace) -> int:
+def _write(args: argparse.Namespace, job: Callable[..., RunReport], **options: object) -> int:
+    """Run a job that writes ``args.output``, with a progress bar and a summary line."""
     with _ProgressBar(args.quiet) as bar:
-        report = api.enhance(
-            args.input,
-            args.output,
-            stabilize=args.stabilize,
-            fill=args.fill,
-            denoise=args.denoise,
-            encode=_encode(args),
-            on_progress=bar,
-        )
+        report = job(args.input, args.output, on_progress=bar, **options)
     _summary(report, args.quiet)
     return 0
+
+
+def _enhance(args: argparse.Namespace) -> int:
+    return _write(
+        args,
+        api.enhance,
+        stabilize=args.stabilize,
+        fill=args.fill,
+        denoise=args.denoise,
+        encode=_encode(args),
+    )
 
 
 def _stabilize(args: argparse.Namespace) -> int:
-    with _ProgressBar(args.quiet) as bar:
-        report = api.stabilize(
-            args.input,
-            args.output,
-            preset=args.preset,
-            strength=args.strength,
-            fill=args.fill,
-            method=args.method,
-            plan=args.plan,
-            save_plan=args.save_plan,
-            encode=_encode(args),
-            on_progress=bar,
-        )
-    _summary(report, args.quiet)
-    return 0
+    return _write(
+        args,
+        api.stabilize,
+        preset=args.preset,
+        strength=args.strength,
+        fill=args.fill,
+        method=args.method,
+        plan=args.plan,
+        save_plan=args.save_plan,
+        encode=_encode(args),
+    )
 
 
 def _denoise(args: argparse.Namespace) -> int:
-    with _ProgressBar(args.quiet) as bar:
-        report = api.denoise(
-            args.input,
-            args.output,
-            attenuation_limit_db=args.attenuation_limit,
-            backend=args.backend,
-            on_progress=bar,
-        )
-    _summary(report, args.quiet)
-    return 0
+    return _write(
+        args, api.denoise, attenuation_limit_db=args.attenuation_limit, backend=args.backend
+    )
 
 
 def _train(args: argparse.Namespace) -> int:
