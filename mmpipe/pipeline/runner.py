@@ -165,20 +165,17 @@ def _plan_job(
     pipeline: Pipeline, source: Path, info: MediaInfo, format_name: str, report: RunReport
 ) -> _Job:
     audio_only_output = format_name in AUDIO_FORMATS
-    if info.video is None or pipeline.copy_video or audio_only_output:
-        if pipeline.video or not pipeline.copy_video:
-            _check_video(source, info)  # video stages need a video stream
-            if audio_only_output:
-                raise ConfigError(
-                    f"{format_name} output holds no video, but video stages were asked for; "
-                    "write .mp4/.mov/.mkv"
-                )
-        if not pipeline.audio:
-            raise ConfigError("nothing to do: no stage changes the video or the audio")
-    else:
+    encode_video = not pipeline.copy_video  # video=[] still decodes and re-encodes
+    if encode_video:
         _check_video(source, info)
+        if audio_only_output:
+            raise ConfigError(
+                f"{format_name} output holds no video, but video stages were asked for; "
+                "write .mp4/.mov/.mkv"
+            )
+    elif not pipeline.audio:
+        raise ConfigError("nothing to do: no stage changes the video or the audio")
     video = info.video
-    encode_video = video is not None and not pipeline.copy_video and not audio_only_output
     if encode_video:
         assert video is not None
         if video.bit_depth > 8:
@@ -204,7 +201,7 @@ def _plan_job(
     return _Job(
         pipeline=pipeline,
         encode_video=encode_video,
-        copy_video=video is not None and not encode_video and not audio_only_output,
+        copy_video=not encode_video and video is not None and not audio_only_output,
         audio_stages=audio_stages,
         stage_audio=info.audio[0].index if audio_stages else None,
     )
