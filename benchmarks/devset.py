@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -36,11 +36,11 @@ import numpy as np
 from mmpipe.vision.synthetic import (
     ShakePath,
     render_shaken,
+    render_shaken_footage,
     required_margin_px,
     shake_path,
     textured_image,
 )
-from mmpipe.vision.transforms import frame_center, to_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "shaky_speech.mp4"
@@ -169,37 +169,6 @@ def city_footage(workdir: Path) -> list[np.ndarray]:
     return read_city(cached)
 
 
-def retimed(footage: list[np.ndarray], n_frames: int) -> Iterator[np.ndarray]:
-    """``n_frames`` frames spread over the footage, each a blend of its two nearest."""
-    for i in range(n_frames):
-        u = i * (len(footage) - 1) / max(n_frames - 1, 1)
-        j = min(int(u), len(footage) - 2)
-        w = u - j
-        yield (1 - w) * footage[j].astype(np.float32) + w * footage[j + 1].astype(np.float32)
-
-
-def render_footage(
-    footage: list[np.ndarray], params: np.ndarray, size: tuple[int, int], zoom: float
-) -> Iterator[np.ndarray]:
-    """Footage upscaled to cover ``size``, zoomed by ``zoom``, moved along ``params``."""
-    width_px, height_px = size
-    src_h, src_w = footage[0].shape[:2]
-    scale = zoom * max(width_px / src_w, height_px / src_h)
-    stable = np.array(
-        [
-            [scale, 0, (width_px - 1) / 2 - scale * (src_w - 1) / 2],
-            [0, scale, (height_px - 1) / 2 - scale * (src_h - 1) / 2],
-            [0, 0, 1],
-        ]
-    )
-    moves = to_matrix(params, frame_center(width_px, height_px))
-    for move, src in zip(moves, retimed(footage, len(params)), strict=True):
-        warped = cv2.warpAffine(
-            src, (move @ stable)[:2], size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
-        )
-        yield np.clip(np.rint(warped), 0, 255).astype(np.uint8)
-
-
 def footage_zoom(path: ShakePath, size: tuple[int, int]) -> float:
     """Smallest zoom of the footage's view for which the path shows no border."""
     width_px, height_px = size
@@ -212,8 +181,8 @@ def make_clip(spec: ClipSpec, folder: Path, n_frames: int, workdir: Path) -> Non
     if spec.source == "city":
         footage = city_footage(workdir)
         zoom = footage_zoom(path, spec.size)
-        shaken = render_footage(footage, path.camera, spec.size, zoom)
-        ideal = render_footage(footage, path.intentional, spec.size, zoom)
+        shaken = render_shaken_footage(footage, path.camera, out_size=spec.size, zoom=zoom)
+        ideal = render_shaken_footage(footage, path.intentional, out_size=spec.size, zoom=zoom)
     else:
         source = source_for(spec, path)
         options = {"out_size": spec.size, "moving_object": spec.moving_object, "seed": spec.seed}

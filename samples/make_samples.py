@@ -40,14 +40,17 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 import soundfile as sf
 from scipy import signal
 
 try:
-    from mmpipe.vision.synthetic import ShakePath, required_margin_px, shake_path
-    from mmpipe.vision.transforms import frame_center, to_matrix
+    from mmpipe.vision.synthetic import (
+        ShakePath,
+        render_shaken_footage,
+        required_margin_px,
+        shake_path,
+    )
 except ImportError as exc:  # run as a file from a checkout where mmpipe is not installed
     raise SystemExit(
         "cannot import mmpipe: run from the repository root as "
@@ -123,37 +126,10 @@ def fetch_city(workdir: Path) -> Path:
 
 
 def render_video(city: list[np.ndarray], path: ShakePath, zoom: float) -> list[np.ndarray]:
-    """Shaken 1280x720 RGB frames: the shot retimed to N_FRAMES, upscaled, zoomed, warped.
-
-    Like :func:`render_shaken`, but for footage rather than a still, and with the upscale
-    and the shake composed into one warp (one resampling, cubic) so the picture stays sharp.
-    """
-    src_h, src_w = city[0].shape[:2]
-    scale = zoom * max(WIDTH_PX / src_w, HEIGHT_PX / src_h)
-    # source -> stable view: scale about the centres
-    stable = np.array(
-        [
-            [scale, 0, (WIDTH_PX - 1) / 2 - scale * (src_w - 1) / 2],
-            [0, scale, (HEIGHT_PX - 1) / 2 - scale * (src_h - 1) / 2],
-            [0, 0, 1],
-        ]
-    )
-    out = []
-    shakes = to_matrix(path.camera, frame_center(WIDTH_PX, HEIGHT_PX))
-    for i, shake in enumerate(shakes):
-        u = i * (len(city) - 1) / (N_FRAMES - 1)  # slow the shot down to fill the clip
-        j = min(int(u), len(city) - 2)
-        w = u - j
-        src = (1 - w) * city[j].astype(np.float32) + w * city[j + 1].astype(np.float32)
-        warped = cv2.warpAffine(
-            src,
-            (shake @ stable)[:2],
-            (WIDTH_PX, HEIGHT_PX),
-            flags=cv2.INTER_CUBIC,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
-        out.append(np.clip(np.rint(warped), 0, 255).astype(np.uint8))
-    return out
+    """Shaken 1280x720 RGB frames: the shot retimed to the path's length, upscaled, zoomed,
+    warped (`mmpipe.vision.synthetic.render_shaken_footage`)."""
+    size = (WIDTH_PX, HEIGHT_PX)
+    return list(render_shaken_footage(city, path.camera, out_size=size, zoom=zoom))
 
 
 def espeak(voice: str, wpm: int, pitch: int, text: str, workdir: Path) -> np.ndarray:

@@ -13,7 +13,7 @@ Everything here is deterministic for a given ``seed``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -262,3 +262,40 @@ def textured_image(
     else:
         raise ValueError(f"unknown texture kind {kind!r}; use scene, sky or wood")
     return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def retime_footage(footage: Sequence[np.ndarray], n_frames: int) -> Iterator[np.ndarray]:
+    """``n_frames`` float32 frames spread over ``footage``, each a blend of its two nearest."""
+    for i in range(n_frames):
+        u = i * (len(footage) - 1) / max(n_frames - 1, 1)
+        j = min(int(u), len(footage) - 2)
+        w = u - j
+        yield (1 - w) * footage[j].astype(np.float32) + w * footage[j + 1].astype(np.float32)
+
+
+def render_shaken_footage(
+    footage: Sequence[np.ndarray], params: np.ndarray, *, out_size: tuple[int, int], zoom: float
+) -> Iterator[np.ndarray]:
+    """Real footage retimed to ``len(params)`` frames, upscaled to cover ``out_size``, zoomed
+    by ``zoom`` and moved along the camera ``params`` (like `render_shaken` for a still), with
+    the upscale and the motion composed into one cubic warp so the picture stays sharp."""
+    width_px, height_px = out_size
+    src_h, src_w = footage[0].shape[:2]
+    scale = zoom * max(width_px / src_w, height_px / src_h)
+    stable = np.array(
+        [
+            [scale, 0, (width_px - 1) / 2 - scale * (src_w - 1) / 2],
+            [0, scale, (height_px - 1) / 2 - scale * (src_h - 1) / 2],
+            [0, 0, 1],
+        ]
+    )
+    moves = to_matrix(params, frame_center(width_px, height_px))
+    for move, src in zip(moves, retime_footage(footage, len(params)), strict=True):
+        warped = cv2.warpAffine(
+            src,
+            (move @ stable)[:2],
+            out_size,
+            flags=cv2.INTER_CUBIC,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        yield np.clip(np.rint(warped), 0, 255).astype(np.uint8)
