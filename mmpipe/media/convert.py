@@ -1,7 +1,10 @@
-"""Pixel conversion between decoded/encoded frames and the RGB arrays stages see.
+"""Pixel conversion between decoded/encoded frames and the arrays stages see.
 
-The same colour matrix and range are used in both directions, so a frame that no stage
-changes keeps its colours; the output stream is tagged like the input.
+Two layouts (see :class:`~mmpipe.media.frames.VideoFrame`): full-range RGB, or the 4:2:0
+planes in the source's own matrix and range (no colour conversion at all, only a
+bit-depth or chroma-subsampling change when the source is not 8-bit 4:2:0). The same
+colour matrix and range are used in both directions, so a frame that no stage changes
+keeps its colours; the output stream is tagged like the input.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import av
 import numpy as np
 
+from mmpipe.media.frames import pack_yuv420p, yuv420p_planes
 from mmpipe.media.probe import VideoStreamInfo
 
 # AVColorSpace -> the matrix swscale applies for it; unspecified is treated as swscale does.
@@ -40,6 +44,23 @@ class ColorConversion:
         ).to_ndarray()
         return self.rotate(rgb)
 
+    def to_yuv420p(self, frame: av.VideoFrame) -> np.ndarray:
+        """Decoded frame -> packed uint8 [H * 3 // 2, W] 4:2:0 planes in display orientation.
+
+        The frame's matrix and range are kept; the display size must be even.
+        """
+        packed = frame.reformat(
+            format="yuv420p",
+            src_colorspace=self.matrix,
+            dst_colorspace=self.matrix,
+            src_color_range=self.range,
+            dst_color_range=self.range,
+        ).to_ndarray()
+        turns = self.rotation_deg // 90
+        if not turns:
+            return packed
+        return pack_yuv420p(*(np.rot90(plane, turns) for plane in yuv420p_planes(packed)))
+
     def to_grey(self, frame: av.VideoFrame, width_px: int) -> np.ndarray:
         """Decoded frame -> uint8 [h, w] luma, at most ``width_px`` wide (display width)."""
         display_w = self.info.display_width_px
@@ -66,6 +87,13 @@ class ColorConversion:
             src_color_range="JPEG",
             dst_color_range=self.range,
         )
+        return self._tagged(yuv)
+
+    def from_yuv420p(self, packed: np.ndarray) -> av.VideoFrame:
+        """Packed [H * 3 // 2, W] 4:2:0 planes -> a frame tagged with the colour description."""
+        return self._tagged(av.VideoFrame.from_ndarray(packed, format="yuv420p"))
+
+    def _tagged(self, yuv: av.VideoFrame) -> av.VideoFrame:
         yuv.color_range = 2 if self.full_range else 1
         yuv.colorspace = self.info.colorspace
         yuv.color_primaries = self.info.color_primaries

@@ -7,24 +7,50 @@ from fractions import Fraction
 
 import numpy as np
 
+# The layouts a VideoFrame's pixels come in (see VideoFrame).
+PIXEL_FORMATS = ("rgb24", "yuv420p")
+
 
 @dataclass(frozen=True, slots=True)
 class VideoFrame:
     """One decoded picture in display orientation.
 
-    ``image`` is uint8 ``[H, W, 3]`` RGB; ``pts`` counts ``time_base`` units from the
-    stream origin, exactly as decoded (never re-derived from a nominal frame rate);
-    ``index`` is the frame's position in decode order, from 0.
+    ``image`` is uint8, laid out as ``pixel_format`` says: ``"rgb24"`` is ``[H, W, 3]``
+    full-range RGB; ``"yuv420p"`` is the three planes of an even-sized 4:2:0 picture,
+    packed one after the other into ``[H * 3 // 2, W]`` (split them with
+    :func:`yuv420p_planes`), in the source's colour matrix and range. ``pts`` counts
+    ``time_base`` units from the stream origin, exactly as decoded (never re-derived
+    from a nominal frame rate); ``index`` is the frame's position in decode order, from 0.
     """
 
     image: np.ndarray
     pts: int
     time_base: Fraction
     index: int
+    pixel_format: str = "rgb24"
 
     @property
     def time_s(self) -> float:
         return float(self.pts * self.time_base)
+
+
+def yuv420p_planes(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y ``[H, W]``, U and V ``[H/2, W/2]`` planes of a packed 4:2:0 image."""
+    height_px, width_px = packed.shape[0] * 2 // 3, packed.shape[1]
+    flat = packed.reshape(-1)
+    luma = height_px * width_px
+    chroma = luma // 4
+    return (
+        flat[:luma].reshape(height_px, width_px),
+        flat[luma : luma + chroma].reshape(height_px // 2, width_px // 2),
+        flat[luma + chroma :].reshape(height_px // 2, width_px // 2),
+    )
+
+
+def pack_yuv420p(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The packed ``[H * 3 // 2, W]`` image of three 4:2:0 planes."""
+    flat = np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)])
+    return flat.reshape(-1, y.shape[1])
 
 
 @dataclass(frozen=True, slots=True)

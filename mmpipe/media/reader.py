@@ -65,14 +65,19 @@ def read_media(
     decode_video: bool,
     decode_audio: set[int],
     copy: set[int],
+    pixel_format: str = "rgb24",
 ) -> Iterator[VideoFrame | DecodedAudio | av.Packet]:
     """Demux ``path`` once, in file order.
 
-    Yields RGB `VideoFrame`s of the first video stream (when ``decode_video``), decoded
+    Yields `VideoFrame`s of the first video stream in ``pixel_format`` ("rgb24", or
+    "yuv420p" for an even display size) when ``decode_video``, decoded
     `DecodedAudio` blocks for the audio streams in ``decode_audio``, and raw packets of the
     streams in ``copy``, to be muxed unchanged.
     """
-    colour = ColorConversion(info.video) if info.video is not None else None
+    convert = None
+    if info.video is not None:
+        colour = ColorConversion(info.video)
+        convert = colour.to_yuv420p if pixel_format == "yuv420p" else colour.to_rgb
     with open_input(path) as container:
         wanted = [s for s in container.streams if s.index in copy or s.index in decode_audio]
         video = container.streams.video[0] if decode_video else None
@@ -86,8 +91,9 @@ def read_media(
             stream_index = packet.stream_index
             if video is not None and stream_index == video.index:
                 for frame in _decode_packet(video, packet, path):
-                    assert colour is not None and timer is not None
-                    yield VideoFrame(colour.to_rgb(frame), timer.pts(frame), video.time_base, index)
+                    assert convert is not None and timer is not None
+                    image = convert(frame)
+                    yield VideoFrame(image, timer.pts(frame), video.time_base, index, pixel_format)
                     index += 1
             elif stream_index in audio_state:
                 for block in audio_state[stream_index].decode(packet, path):

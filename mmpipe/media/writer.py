@@ -157,11 +157,14 @@ class MediaFileWriter:
 
     def write_video(self, frame: VideoFrame) -> None:
         assert self.video is not None and self.colour is not None
-        w, h = self._even_size
-        image = frame.image
-        if image.shape[1] != w or image.shape[0] != h:
-            image = np.ascontiguousarray(image[:h, :w])
-        encoded = self.colour.from_rgb(image)
+        if frame.pixel_format == "yuv420p":  # always even-sized
+            encoded = self.colour.from_yuv420p(frame.image)
+        else:
+            w, h = self._even_size
+            image = frame.image
+            if image.shape[1] != w or image.shape[0] != h:
+                image = np.ascontiguousarray(image[:h, :w])
+            encoded = self.colour.from_rgb(image)
         encoded.pts = frame.pts
         encoded.time_base = frame.time_base
         self._mux(self.video.encode(encoded))

@@ -234,7 +234,7 @@ def _prepare(
     started: float,
 ) -> VideoSpec:
     """Analysis pass of each two-pass stage that needs one, then configure the chain."""
-    spec = _video_spec(info)
+    spec = _video_spec(info, _pixel_format(stages, info))
     for stage in stages:
         if isinstance(stage, TwoPassVideoStage) and getattr(stage, "needs_analysis", True):
             _analyze(stage, source, info, spec, on_progress, started)
@@ -242,7 +242,16 @@ def _prepare(
     return spec
 
 
-def _video_spec(info: MediaInfo) -> VideoSpec:
+def _pixel_format(stages: list[VideoStage], info: MediaInfo) -> str:
+    """yuv420p when every stage takes it and the picture is even-sized, else rgb24."""
+    video = info.video
+    assert video is not None
+    size = (video.display_width_px, video.display_height_px)
+    takes_yuv = all("yuv420p" in getattr(s, "pixel_formats", ("rgb24",)) for s in stages)
+    return "yuv420p" if takes_yuv and even_size(*size) == size else "rgb24"
+
+
+def _video_spec(info: MediaInfo, pixel_format: str) -> VideoSpec:
     video = info.video
     assert video is not None
     return VideoSpec(
@@ -253,6 +262,8 @@ def _video_spec(info: MediaInfo) -> VideoSpec:
         frame_count=video.frame_count,
         duration_s=video.duration_s,
         variable_frame_rate=video.variable_frame_rate,
+        pixel_format=pixel_format,
+        full_range=pixel_format == "rgb24" or ColorConversion(video).full_range,
     )
 
 
@@ -370,6 +381,7 @@ def _stream(
         decode_video=job.encode_video,
         decode_audio=decoded_audio,
         copy=set(writer.copied),
+        pixel_format=_pixel_format(video_stages, info) if job.encode_video else "rgb24",
     )
     audio_total_s = info.audio[0].duration_s if info.audio else 0.0
     encoder = _Worker("mmpipe-encode")

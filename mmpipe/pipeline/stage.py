@@ -5,6 +5,12 @@ spec before any data, ``process`` for each item in order, and ``flush`` once at 
 end. ``process``/``flush`` yield zero or more items; a stage holding ``latency``
 items back returns them from later calls or from ``flush``. Stages never start
 threads, print, or touch files: the runner owns those.
+
+Pixel layout: a video stage may list the frame layouts it accepts in a ``pixel_formats``
+attribute (a tuple of :data:`~mmpipe.media.frames.PIXEL_FORMATS`); a stage without one
+gets ``"rgb24"``. When every stage accepts ``"yuv420p"`` (and the frame size is even),
+frames stay in the decoder's planes, which saves two colour conversions per frame; the
+spec given to ``configure`` says which layout (and, for YUV, which range) arrives.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ class VideoSpec:
     frame_count: int  # best estimate; 0 when unknown
     duration_s: float
     variable_frame_rate: bool
+    pixel_format: str = "rgb24"  # the layout of the frames' ``image``
+    full_range: bool = True  # yuv420p only: 0-255 levels (else 16-235 luma, 16-240 chroma)
 
     def with_size(self, width_px: int, height_px: int) -> VideoSpec:
         return replace(self, width_px=width_px, height_px=height_px)

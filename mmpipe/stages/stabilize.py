@@ -87,6 +87,10 @@ class Stabilize:
         self._camera_path: np.ndarray | None = None
         self._smooth_path: np.ndarray | None = None
         self._zoom = 1.0
+        self._spec: VideoSpec | None = None
+
+    # Warping works on any layout: frames can stay in the decoder's 4:2:0 planes.
+    pixel_formats = ("yuv420p", "rgb24")
 
     @property
     def analysis_width_px(self) -> int:
@@ -177,6 +181,7 @@ class Stabilize:
             correction, width_px=spec.width_px, height_px=spec.height_px, zoom=self._zoom
         )
         logger.debug("stabilize: %d frames, zoom %.3f", plan.n_frames, self._zoom)
+        self._spec = spec
         return spec
 
     def process(self, frame: VideoFrame) -> Iterator[VideoFrame]:
@@ -191,8 +196,11 @@ class Stabilize:
                 f"frame {index} (t={frame.time_s:.3f} s) is not in the motion plan of "
                 f"{plan.n_frames} frames: the plan belongs to another clip; analyse this one"
             )
-        image = warp_frame(frame.image, matrices[index])
-        yield VideoFrame(image=image, pts=frame.pts, time_base=frame.time_base, index=index)
+        full_range = self._spec.full_range if self._spec is not None else True
+        image = warp_frame(
+            frame.image, matrices[index], pixel_format=frame.pixel_format, full_range=full_range
+        )
+        yield replace(frame, image=image)
 
     def flush(self) -> Iterator[VideoFrame]:
         return iter(())

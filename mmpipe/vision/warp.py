@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from mmpipe.media.frames import pack_yuv420p, yuv420p_planes
 from mmpipe.vision.transforms import frame_center, to_matrix
 
 FILLS = ("none", "crop")
@@ -61,14 +62,41 @@ def crop_zoom(
     return float(min(max_zoom, 1.0 / max(inverse_zoom, 1.0 / max_zoom)))
 
 
-def warp_frame(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Warp an RGB uint8 ``[H, W, 3]`` frame by a 2x3 ``matrix``; black outside."""
-    height_px, width_px = image.shape[:2]
+def warp_frame(
+    image: np.ndarray, matrix: np.ndarray, *, pixel_format: str = "rgb24", full_range: bool = True
+) -> np.ndarray:
+    """Warp a frame's ``image`` by a 2x3 ``matrix`` (in luma pixels); black outside.
+
+    ``pixel_format`` is the image's layout (see :class:`~mmpipe.media.frames.VideoFrame`);
+    for ``yuv420p`` each plane is warped at its own resolution, and ``full_range`` picks
+    the black level of the luma plane.
+    """
+    if pixel_format == "rgb24":
+        return _warp(image, matrix, (0, 0, 0))
+    luma, u, v = yuv420p_planes(image)
+    chroma = _chroma_matrix(matrix)
+    black = 0 if full_range else 16
+    return pack_yuv420p(_warp(luma, matrix, black), _warp(u, chroma, 128), _warp(v, chroma, 128))
+
+
+def _chroma_matrix(matrix: np.ndarray) -> np.ndarray:
+    """The luma-pixel warp expressed on a half-resolution chroma plane.
+
+    Chroma sample ``c`` sits at luma position ``2c + 0.5`` (centred siting), so
+    ``c' = A c + (A 0.5 + t - 0.5) / 2`` for the luma warp ``p' = A p + t``.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    linear, shift = matrix[:, :2], matrix[:, 2]
+    return np.column_stack([linear, (linear @ [0.5, 0.5] + shift - 0.5) / 2.0])
+
+
+def _warp(plane: np.ndarray, matrix: np.ndarray, black: int | tuple[int, ...]) -> np.ndarray:
+    height_px, width_px = plane.shape[:2]
     return cv2.warpAffine(
-        image,
+        plane,
         np.asarray(matrix, dtype=np.float64),
         (width_px, height_px),
         flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT,
-        borderValue=(0, 0, 0),
+        borderValue=black,
     )

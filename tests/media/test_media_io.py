@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -9,12 +10,38 @@ import numpy as np
 import pytest
 
 import mmpipe
+from mmpipe.media.frames import PIXEL_FORMATS
+from mmpipe.pipeline.stage import VideoSpec
 from tests.clips import decoded_rgb, frame_times, packet_bytes, pattern, write_clip
 
 
-def passthrough(src: Path, out: Path, *, crf: float = 18) -> mmpipe.RunReport:
-    """Decode, carry every frame through an empty stage chain, encode."""
-    return mmpipe.Pipeline(encode=mmpipe.EncodeSettings(crf=crf)).run(src, out)
+class RgbIdentity:
+    """A stage that declares no ``pixel_formats``: the runner hands it RGB frames."""
+
+    latency = 0
+
+    def configure(self, spec: VideoSpec) -> VideoSpec:
+        assert spec.pixel_format == "rgb24"
+        return spec
+
+    def process(self, frame: mmpipe.VideoFrame) -> Iterator[mmpipe.VideoFrame]:
+        assert frame.pixel_format == "rgb24" and frame.image.shape[2] == 3
+        yield frame
+
+    def flush(self) -> Iterator[mmpipe.VideoFrame]:
+        return iter(())
+
+
+def passthrough(
+    src: Path, out: Path, *, crf: float = 18, pixel_format: str = "yuv420p"
+) -> mmpipe.RunReport:
+    """Decode, carry every frame through an identity chain, encode.
+
+    With no stage the frames stay in 4:2:0 planes; an RGB-only stage makes the runner
+    convert to RGB and back.
+    """
+    stages = [] if pixel_format == "yuv420p" else [RgbIdentity()]
+    return mmpipe.Pipeline(stages, encode=mmpipe.EncodeSettings(crf=crf)).run(src, out)
 
 
 def test_constant_29_97_stays_30000_over_1001(tmp_path: Path) -> None:
@@ -46,12 +73,13 @@ def test_variable_frame_rate_timestamps_survive(tmp_path: Path, suffix: str) -> 
     assert after == pytest.approx(before, abs=1e-3)
 
 
+@pytest.mark.parametrize("pixel_format", PIXEL_FORMATS)
 @pytest.mark.parametrize("rotation", [90, 180, 270])
-def test_rotation_is_applied_to_pixels(tmp_path: Path, rotation: int) -> None:
+def test_rotation_is_applied_to_pixels(tmp_path: Path, rotation: int, pixel_format: str) -> None:
     src = write_clip(tmp_path / "rot.mp4", size=(64, 48), rotation_deg=rotation)
     assert mmpipe.probe(src).video.rotation_deg == rotation
     out = tmp_path / "out.mp4"
-    passthrough(src, out, crf=0)
+    passthrough(src, out, crf=0, pixel_format=pixel_format)
     video = mmpipe.probe(out).video
     assert video.rotation_deg == 0
     expected = np.rot90(pattern(3, 64, 48), rotation // 90).astype(int)
@@ -83,10 +111,15 @@ def test_unstorable_stream_is_reported_not_silently_lost(tmp_path: Path) -> None
     assert any("subtitle stream #2" in note and ".mkv" in note for note in report.notes)
 
 
-def test_colours_survive_a_pass_through(tmp_path: Path) -> None:
-    src = write_clip(tmp_path / "in.mp4", size=(128, 96))
+@pytest.mark.parametrize("source_format", ["yuv420p", "yuvj420p"])
+@pytest.mark.parametrize("pixel_format", PIXEL_FORMATS)
+def test_colours_survive_a_pass_through(
+    tmp_path: Path, pixel_format: str, source_format: str
+) -> None:
+    src = write_clip(tmp_path / "in.mp4", size=(128, 96), pix_fmt=source_format)
+    assert mmpipe.probe(src).video.pixel_format == source_format
     out = tmp_path / "out.mp4"
-    passthrough(src, out, crf=0)
+    passthrough(src, out, crf=0, pixel_format=pixel_format)
     before, after = decoded_rgb(src), decoded_rgb(out)
     assert len(before) == len(after)
     error = np.abs(np.stack(before).astype(int) - np.stack(after).astype(int)).mean()

@@ -246,3 +246,41 @@ def test_pipelines_that_cannot_apply(tmp_path: Path) -> None:
     with pytest.raises(mmpipe.ConfigError, match="holds no video"):
         mmpipe.Pipeline(video=[Invert()]).run(silent, tmp_path / "out.wav")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "silent.mp4"]
+
+
+class Record:
+    """A stage that takes either layout and records what it was given."""
+
+    latency = 0
+    pixel_formats = ("yuv420p", "rgb24")
+
+    def __init__(self) -> None:
+        self.frames: list[mmpipe.VideoFrame] = []
+
+    def configure(self, spec: VideoSpec) -> VideoSpec:
+        self.spec = spec
+        return spec
+
+    def process(self, frame: mmpipe.VideoFrame) -> Iterator[mmpipe.VideoFrame]:
+        self.frames.append(frame)
+        yield frame
+
+    def flush(self) -> Iterator[mmpipe.VideoFrame]:
+        return iter(())
+
+
+@pytest.mark.parametrize(("size", "expected"), [((64, 48), "yuv420p"), ((63, 47), "rgb24")])
+def test_frames_stay_in_yuv_planes_when_every_stage_takes_them(
+    tmp_path: Path, size: tuple[int, int], expected: str
+) -> None:
+    src = write_clip(tmp_path / "in.mkv", size=size, frames=5, codec="ffv1", pix_fmt="yuv420p")
+    stage = Record()
+    mmpipe.Pipeline([stage]).run(src, tmp_path / "out.mp4")
+    assert stage.spec.pixel_format == expected
+    assert stage.spec.full_range == (expected == "rgb24")  # the clip is limited-range YUV
+    assert [f.pixel_format for f in stage.frames] == [expected] * 5
+    height = size[1] * 3 // 2 if expected == "yuv420p" else size[1]
+    assert stage.frames[0].image.shape[:2] == (height, size[0])
+    mixed = Record()
+    assert mmpipe.Pipeline([mixed, Invert()]).run(src, tmp_path / "b.mp4").frames_out == 5
+    assert mixed.spec.pixel_format == "rgb24"  # Invert takes only RGB

@@ -1,10 +1,11 @@
 """The contract every shipped stage must keep (one parametrized test per stage).
 
 Each stage, fed a short synthetic clip through its protocol (analysis first when it is a
-two-pass stage), must: return a spec that matches the frames it yields; yield uint8 RGB
-frames; keep every frame's timestamp (unless it declares that it retimes); hold back no
-more than its declared latency; give the same output twice (deterministic); and leave
-its input frames untouched.
+two-pass stage), must: return a spec that matches the frames it yields; yield uint8
+frames in the layout it was given (RGB, and 4:2:0 planes when it lists them); keep every
+frame's timestamp (unless it declares that it retimes); hold back no more than its
+declared latency; give the same output twice (deterministic); and leave its input frames
+untouched.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import cv2
 import numpy as np
 import pytest
 
-from mmpipe.media.frames import AnalysisFrame, AudioBlock, VideoFrame
+from mmpipe.media.frames import (
+    PIXEL_FORMATS,
+    AnalysisFrame,
+    AudioBlock,
+    VideoFrame,
+    yuv420p_planes,
+)
 from mmpipe.pipeline.stage import (
     AudioSpec,
     AudioStage,
@@ -38,25 +45,35 @@ WIDTH, HEIGHT, FRAMES = 320, 180, 40
 TIME_BASE = Fraction(1, 30_000)
 
 
-def clip() -> list[VideoFrame]:
+def clip(pixel_format: str = "rgb24") -> list[VideoFrame]:
     path = shake_path(FRAMES, fps=30.0, kind="walking", amplitude_px=4.0, seed=7)
     source = textured_image(HEIGHT * 2, WIDTH * 2, kind="scene", seed=3)
     images = list(render_shaken(source, path.camera, out_size=(WIDTH, HEIGHT)))
-    return [VideoFrame(image, i * 1001, TIME_BASE, i) for i, image in enumerate(images)]
+    if pixel_format == "yuv420p":
+        images = [cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420) for image in images]
+    return [
+        VideoFrame(image, i * 1001, TIME_BASE, i, pixel_format) for i, image in enumerate(images)
+    ]
 
 
-def spec() -> VideoSpec:
-    return VideoSpec(WIDTH, HEIGHT, TIME_BASE, Fraction(30_000, 1001), FRAMES, 1.33, False)
+def spec(pixel_format: str = "rgb24") -> VideoSpec:
+    rate = Fraction(30_000, 1001)
+    return VideoSpec(WIDTH, HEIGHT, TIME_BASE, rate, FRAMES, 1.33, False, pixel_format)
+
+
+def grey(frame: VideoFrame) -> np.ndarray:
+    if frame.pixel_format == "yuv420p":
+        return yuv420p_planes(frame.image)[0]
+    return cv2.cvtColor(frame.image, cv2.COLOR_RGB2GRAY)
 
 
 def run(stage: VideoStage, frames: list[VideoFrame]) -> tuple[VideoSpec, list[VideoFrame]]:
+    in_spec = spec(frames[0].pixel_format)
     if isinstance(stage, TwoPassVideoStage):
         width = min(stage.analysis_width_px, WIDTH)
         analysis = (
             AnalysisFrame(
-                cv2.resize(
-                    cv2.cvtColor(f.image, cv2.COLOR_RGB2GRAY), (width, HEIGHT * width // WIDTH)
-                ),
+                cv2.resize(grey(f), (width, HEIGHT * width // WIDTH)),
                 f.pts,
                 f.time_base,
                 f.index,
@@ -64,8 +81,8 @@ def run(stage: VideoStage, frames: list[VideoFrame]) -> tuple[VideoSpec, list[Vi
             )
             for f in frames
         )
-        stage.analyze(analysis, spec())
-    out_spec = stage.configure(spec())
+        stage.analyze(analysis, in_spec)
+    out_spec = stage.configure(in_spec)
     out: list[VideoFrame] = []
     for count, frame in enumerate(frames, start=1):
         out.extend(stage.process(frame))
@@ -74,21 +91,28 @@ def run(stage: VideoStage, frames: list[VideoFrame]) -> tuple[VideoSpec, list[Vi
     return out_spec, out
 
 
+@pytest.mark.parametrize("pixel_format", PIXEL_FORMATS)
 @pytest.mark.parametrize("name", VIDEO_STAGES)
-def test_video_stage_contract(name: str) -> None:
-    frames = clip()
-    originals = [f.image.copy() for f in frames]
+def test_video_stage_contract(name: str, pixel_format: str) -> None:
     stage = VIDEO_STAGES[name]()
     assert isinstance(stage, VideoStage)
+    if pixel_format not in getattr(stage, "pixel_formats", ("rgb24",)):
+        pytest.skip(f"{name} does not take {pixel_format} frames")
+    frames = clip(pixel_format)
+    originals = [f.image.copy() for f in frames]
     out_spec, out = run(stage, frames)
+    assert out_spec.pixel_format == pixel_format
     assert len(out) == len(frames)
     assert [f.pts for f in out] == [f.pts for f in frames]
+    height, width = out_spec.height_px, out_spec.width_px
+    shape = (height, width, 3) if pixel_format == "rgb24" else (height * 3 // 2, width)
     for frame in out:
+        assert frame.pixel_format == pixel_format
         assert frame.image.dtype == np.uint8
-        assert frame.image.shape == (out_spec.height_px, out_spec.width_px, 3)
+        assert frame.image.shape == shape
     for frame, original in zip(frames, originals, strict=True):
         assert np.array_equal(frame.image, original), "the stage changed its input in place"
-    _, again = run(VIDEO_STAGES[name](), clip())
+    _, again = run(VIDEO_STAGES[name](), clip(pixel_format))
     for a, b in zip(out, again, strict=True):
         assert np.array_equal(a.image, b.image), "two runs differ"
 
