@@ -10,6 +10,7 @@ keeps its colours; the output stream is tagged like the input.
 from __future__ import annotations
 
 import av
+import cv2
 import numpy as np
 
 from mmpipe.media.frames import pack_yuv420p, yuv420p_planes
@@ -18,6 +19,7 @@ from mmpipe.media.probe import VideoStreamInfo
 # AVColorSpace -> the matrix swscale applies for it; unspecified is treated as swscale does.
 _MATRIX_BY_COLORSPACE = {1: "itu709", 4: "fcc", 5: "itu601", 6: "smpte170m", 7: "smpte240m"}
 _BT2020 = {9, 10}
+_EIGHT_BIT_420 = ("yuv420p", "yuvj420p")
 
 
 class ColorConversion:
@@ -62,14 +64,26 @@ class ColorConversion:
         return pack_yuv420p(*(np.rot90(plane, turns) for plane in yuv420p_planes(packed)))
 
     def to_grey(self, frame: av.VideoFrame, width_px: int) -> np.ndarray:
-        """Decoded frame -> uint8 [h, w] luma, at most ``width_px`` wide (display width)."""
+        """Decoded frame -> uint8 [h, w] full-range luma, at most ``width_px`` wide (display).
+
+        8-bit 4:2:0 frames are shrunk straight from their luma plane (no conversion).
+        """
         display_w = self.info.display_width_px
         scale = min(1.0, width_px / display_w)
         coded_w = max(2, round(frame.width * scale))
         coded_h = max(2, round(frame.height * scale))
-        grey = frame.reformat(
-            width=coded_w, height=coded_h, format="gray", interpolation="AREA"
-        ).to_ndarray()
+        if frame.format.name in _EIGHT_BIT_420:
+            plane = frame.planes[0]
+            luma = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)
+            grey = cv2.resize(
+                luma[:, : frame.width], (coded_w, coded_h), interpolation=cv2.INTER_AREA
+            )
+            if not self.full_range:  # 16..235 -> 0..255
+                grey = cv2.convertScaleAbs(grey, alpha=255 / 219, beta=-16 * 255 / 219)
+        else:
+            grey = frame.reformat(
+                width=coded_w, height=coded_h, format="gray", interpolation="AREA"
+            ).to_ndarray()
         return self.rotate(grey)
 
     def rotate(self, image: np.ndarray) -> np.ndarray:

@@ -6,11 +6,13 @@ from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 import mmpipe
 from mmpipe.media.frames import PIXEL_FORMATS
+from mmpipe.media.reader import read_analysis_frames
 from mmpipe.pipeline.stage import VideoSpec
 from tests.clips import decoded_rgb, frame_times, packet_bytes, pattern, write_clip
 
@@ -150,3 +152,23 @@ def test_probe_describes_streams(tmp_path: Path) -> None:
     assert info.audio[0].sample_rate == 44_100 and info.audio[0].channels == 1
     assert info.duration_s == pytest.approx(1.0, abs=0.05)
     assert info.to_dict()["video"]["average_rate"] == "30/1"
+
+
+@pytest.mark.parametrize(
+    ("codec", "pix_fmt"),
+    [("libx264", "yuv420p"), ("libx264", "yuvj420p"), ("ffv1", "yuv444p")],
+)
+def test_analysis_frames_are_full_range_grey_of_the_display_picture(
+    tmp_path: Path, codec: str, pix_fmt: str
+) -> None:
+    src = write_clip(
+        tmp_path / "in.mkv", size=(128, 96), frames=3, codec=codec, pix_fmt=pix_fmt, rotation_deg=90
+    )
+    info = mmpipe.probe(src)
+    frames = list(read_analysis_frames(src, info, width_px=48))
+    assert [f.index for f in frames] == [0, 1, 2]
+    coded = cv2.cvtColor(decoded_rgb(src)[1], cv2.COLOR_RGB2GRAY)
+    upright = np.ascontiguousarray(np.rot90(coded, 1))  # 96 wide, 128 high
+    expected = cv2.resize(upright, (48, 64), interpolation=cv2.INTER_AREA)
+    assert frames[1].grey.shape == (64, 48) and frames[1].scale == pytest.approx(0.5)
+    assert np.abs(frames[1].grey.astype(int) - expected).mean() < 3
