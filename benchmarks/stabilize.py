@@ -63,6 +63,7 @@ VIDSTAB_TUNED = (
 )
 ANALYSIS_WIDTH_PX = 640  # the OpenCV baseline tracks on frames this wide
 CROP_EVERY = 3  # cropping/distortion on every 3rd frame (a mean and a minimum)
+MIN_TEXTURE_STD = 4.0  # grey levels; flatter frames cannot be registered for the jump measure
 MIN_KEYPOINTS = 50  # fewer SIFT keypoints on a clip's ideal frame: the metrics cannot see it
 
 Runner = Callable[[Path, Path, Path], None]  # (input, output, scratch folder)
@@ -386,17 +387,21 @@ def measure_rows(clips: list[Clip], rows: list[Row], workdir: Path, width_px: in
 # -- robustness --------------------------------------------------------------------------
 
 
-def largest_jump_px(path: Path) -> tuple[float, int, float]:
+def largest_jump_px(path: Path) -> tuple[float | None, int, float]:
     """(largest frame-to-frame corner displacement px, frames, mean black share of frames).
 
-    Consecutive frames that cannot be registered (a cut, black frames) are skipped.
+    Consecutive frames that cannot be registered (a cut, black frames) are skipped, and so
+    are frames without texture (grey std below MIN_TEXTURE_STD: the corners found there
+    are compression noise); None when no pair of frames could be measured.
     """
-    jumps, previous, count, black = [0.0], None, 0, []
+    jumps, previous, count, black = [], None, 0, []
     for image in decode(path):
         count += 1
         black.append(float(np.mean(image.max(axis=2) < 16)))
         grey, scale = small_grey(image)
-        if previous is not None:
+        if float(grey.std()) < MIN_TEXTURE_STD:
+            grey = None
+        if previous is not None and grey is not None:
             matrix = track(previous, grey)
             if matrix is not None:
                 h, w = grey.shape
@@ -404,7 +409,7 @@ def largest_jump_px(path: Path) -> tuple[float, int, float]:
                 moved = corners @ matrix[:, :2].T + matrix[:, 2]
                 jumps.append(scale * float(np.max(np.linalg.norm(moved - corners, axis=1))))
         previous = grey
-    return max(jumps), count, float(np.mean(black))
+    return max(jumps, default=None), count, float(np.mean(black))
 
 
 def robustness(workdir: Path) -> list[str]:
@@ -426,7 +431,7 @@ def robustness(workdir: Path) -> list[str]:
                 continue
             jump_out, n_out, black_out = largest_jump_px(output)
             lines.append(
-                f"| {name} | {tool} | ok | {n_in}/{n_out} | {jump_in:.1f} | {jump_out:.1f} "
+                f"| {name} | {tool} | ok | {n_in}/{n_out} | {fmt(jump_in, 1)} | {fmt(jump_out, 1)} "
                 f"| {black_in:.2f}/{black_out:.2f} |"
             )
     return lines
