@@ -1,6 +1,15 @@
 """mmpipe: fix phone videos in one command (stabilize, denoise, fill, interpolate)."""
 
-from mmpipe.api import analyze, denoise, enhance, probe, stabilize, train
+from mmpipe.api import (
+    analyze,
+    check_exports,
+    denoise,
+    enhance,
+    export,
+    probe,
+    stabilize,
+    train,
+)
 from mmpipe.errors import ConfigError, ExportError, MediaError, MmpipeError, ModelError
 from mmpipe.media.frames import AnalysisFrame, AudioBlock, VideoFrame
 from mmpipe.media.probe import MediaInfo
@@ -34,8 +43,10 @@ __all__ = [
     "StabilizeConfig",
     "VideoFrame",
     "analyze",
+    "check_exports",
     "denoise",
     "enhance",
+    "export",
     "probe",
     "stabilize",
     "train",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmpipe import export as _export
 from mmpipe.errors import ConfigError
 from mmpipe.media.probe import MediaInfo
 from mmpipe.media.probe import probe as _probe
@@ -38,6 +39,7 @@ def enhance(
     stabilize: bool = True,
     fill: str = "crop",
     denoise: bool = True,
+    backend: str = "onnx",
     encode: EncodeSettings | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> RunReport:
@@ -45,12 +47,17 @@ def enhance(
 
     ``stabilize``: remove camera shake (``fill`` as in `stabilize`); ``denoise``: clean the
     speech of the first audio stream (with a 20 dB attenuation limit, which keeps speech
-    intelligibility at or above the input's on the validation set). The output is written
-    atomically (a temporary file renamed on success) and never replaces the input. Audio
-    that no stage changes is copied bit-exact.
+    intelligibility at or above the input's on the validation set). ``backend``: "onnx" (the
+    exported models, default) or "torch" (the checkpoints in ``models/``, train extra). The
+    output is written atomically (a temporary file renamed on success) and never replaces the
+    input. Audio that no stage changes is copied bit-exact.
     """
     video = [Stabilize(fill=fill)] if stabilize else []
-    audio = [Denoise(attenuation_limit_db=ENHANCE_ATTENUATION_LIMIT_DB)] if denoise else []
+    audio = (
+        [Denoise(attenuation_limit_db=ENHANCE_ATTENUATION_LIMIT_DB, backend=backend)]
+        if denoise
+        else []
+    )
     pipeline = Pipeline(video=video, audio=audio, encode=encode)
     return pipeline.run(input_path, output_path, on_progress=on_progress)
 
@@ -149,6 +156,35 @@ def denoise(
 
 
 TRAINABLE = ("denoiser",)
+EXPORTABLE = _export.EXPORTABLE
+
+
+def export(
+    names: list[str] | tuple[str, ...] | None = None,
+    *,
+    out_dir: PathLike | None = None,
+    int8: bool = True,
+    ort: bool = True,
+) -> dict[str, dict]:
+    """The `mmpipe export` command: torch -> ``NAME.onnx`` (+ ``.int8.onnx``, ``.ort``).
+
+    ``names``: models to export (default every shipped one); ``out_dir``: default the shipped
+    ``export/``. Checks parity with torch (max abs error 1e-4) and int8 PESQ (within 0.1 of
+    fp32) and fails with ``ExportError`` otherwise; updates ``manifest.json`` and returns its
+    new entries. Needs the train extra (torch, onnx).
+    """
+    return _export.export(names, out_dir=out_dir, int8=int8, ort=ort)
+
+
+def check_exports(
+    names: list[str] | tuple[str, ...] | None = None, *, out_dir: PathLike | None = None
+) -> dict[str, dict]:
+    """`mmpipe export --check`: verify the exported files, write nothing.
+
+    Raises ``ExportError`` when a file is missing, differs from ``manifest.json``, was made
+    from other weights than ``models/``, or fails the parity/PESQ checks; returns the figures.
+    """
+    return _export.check(names, out_dir=out_dir)
 
 
 def train(

@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     enhance.add_argument(
         "--no-denoise", dest="denoise", action="store_false", help="keep the sound as it is"
     )
+    _add_backend(enhance)
     _add_encode_options(enhance)
     enhance.set_defaults(run=_enhance)
 
@@ -90,10 +91,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DB",
         help="lower the noise by at most DB decibels, keeping some ambience (e.g. 12)",
     )
-    denoise.add_argument(
-        "--backend", choices=("onnx", "torch"), default="onnx", help="model runtime (onnx)"
-    )
+    _add_backend(denoise)
     denoise.set_defaults(run=_denoise)
+
+    export = commands.add_parser(
+        "export", help="torch -> ONNX, int8 and ORT files in export/ (needs mmpipe[train])"
+    )
+    export.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"models to export (default all: {', '.join(api.EXPORTABLE)})",
+    )
+    export.add_argument(
+        "--int8", action="store_true", help="make only the int8 file beside the fp32 one"
+    )
+    export.add_argument("--ort", action="store_true", help="make only the .ort beside the fp32")
+    export.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing: verify the exported files against models/ (hashes, parity, PESQ)",
+    )
+    export.add_argument("--out", metavar="DIR", help="write here instead of export/")
+    export.set_defaults(run=_export)
 
     train = commands.add_parser("train", help="reproduce a shipped model (needs mmpipe[train])")
     train.add_argument("name", choices=api.TRAINABLE, help="the model to train")
@@ -111,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--save-plan", metavar="PLAN.json", help="save the motion analysis")
     analyze.set_defaults(run=_analyze)
     return parser
+
+
+def _add_backend(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=("onnx", "torch"),
+        default="onnx",
+        help="model runtime: onnx (the exported files, default) or torch (models/, train extra)",
+    )
 
 
 def _add_output(parser: argparse.ArgumentParser) -> None:
@@ -193,6 +222,7 @@ def _enhance(args: argparse.Namespace) -> int:
         stabilize=args.stabilize,
         fill=args.fill,
         denoise=args.denoise,
+        backend=args.backend,
         encode=_encode(args),
     )
 
@@ -215,6 +245,27 @@ def _denoise(args: argparse.Namespace) -> int:
     return _write(
         args, api.denoise, attenuation_limit_db=args.attenuation_limit, backend=args.backend
     )
+
+
+def _export(args: argparse.Namespace) -> int:
+    if args.check:
+        if args.int8 or args.ort:
+            raise _UsageError("--check verifies every exported file; drop --int8/--ort")
+        summary = api.check_exports(args.names, out_dir=args.out)
+        if not args.quiet:
+            print(json.dumps(summary, indent=2))
+        return 0
+    both = not (args.int8 or args.ort)
+    entries = api.export(args.names, out_dir=args.out, int8=args.int8 or both, ort=args.ort or both)
+    if not args.quiet:
+        for name, entry in entries.items():
+            for info in entry["files"].values():
+                print(
+                    f"wrote {info['file']} ({info['size_bytes'] / 1e6:.2f} MB, "
+                    f"{info['latency_ms_per_hop_1thread']:.3f} ms per hop, 1 thread)"
+                )
+            print(f"updated manifest.json ({name})")
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:

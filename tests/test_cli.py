@@ -152,3 +152,15 @@ def test_analyze_reports_shake(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     figures = json.loads(out)
     assert figures["frames"] == 20 and 0 <= figures["stability_score"] <= 1
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_enhance_backend_torch_runs_the_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    pytest.importorskip("torch")
+    clip = write_clip(tmp_path / "in.mp4")
+    out = tmp_path / "out.mp4"
+    args = ("enhance", clip, "-o", out, "--no-stabilize", "--backend", "torch")
+    code, _, err = run_cli(capsys, "--quiet", *args)
+    assert code == 0, err
+    assert out.stat().st_size > 0

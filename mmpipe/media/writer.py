@@ -132,6 +132,9 @@ class MediaFileWriter:
         stream.codec_context.color_primaries = colour.info.color_primaries
         stream.codec_context.color_trc = colour.info.color_trc
         stream.options = {"crf": f"{settings.crf:g}", "preset": settings.preset}
+        # Frame threads, as the ffmpeg command line uses (PyAV's default, slice threads,
+        # makes x264 split every picture, which is slower and compresses worse).
+        stream.codec_context.thread_type = "FRAME"
         if language:
             stream.metadata["language"] = language
         self.video, self.colour = stream, colour

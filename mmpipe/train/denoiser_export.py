@@ -19,12 +19,14 @@ audio_out           float32 [B, K*480]          denoised samples, 480 samples (1
 
 All states start at zeros. The contract constants (sample rate, hop, latency, state shapes,
 weights hash) are written into the ONNX metadata and checked by ``mmpipe.runtime``.
+``mmpipe.export`` (`mmpipe export`) drives this, makes the int8 and ORT files and the manifest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +43,18 @@ def weights_sha256(model_dir: Path) -> str:
 
 
 def export_denoiser(
-    model_dir: Path, onnx_path: Path, *, check: bool = True, tolerance: float = 1e-4
+    model_dir: Path,
+    onnx_path: Path,
+    *,
+    check: bool = True,
+    tolerance: float = 1e-4,
+    extra: dict[str, str] | None = None,
 ) -> dict:
     """Export ``model_dir`` (config.json + model.safetensors) to ``onnx_path``.
 
-    With ``check``, runs a golden clip through torch and onnxruntime (whole clip and hop by
-    hop) and raises ``ExportError`` when the max abs difference exceeds ``tolerance``.
+    ``extra`` adds metadata entries (e.g. ``variant``). With ``check``, runs a golden clip
+    through torch and onnxruntime (whole clip and hop by hop) and raises ``ExportError`` when
+    the max abs difference exceeds ``tolerance``.
     Returns the contract metadata (also embedded in the file), with measured errors.
     """
     import onnx
@@ -81,7 +89,9 @@ def export_denoiser(
         dynamic[name] = {axis: "batch"}
         dynamic[f"{name}_out"] = {axis: "batch"}
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the GRU's initial state is a graph input, which is what this warning asks for
+        warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size")
         torch.onnx.export(
             Step().eval(),
             (audio, *state, min_gain),
@@ -108,6 +118,7 @@ def export_denoiser(
         ),
         "config": (model_dir / "config.json").read_text(),
         "weights_sha256": weights_sha256(model_dir),
+        **(extra or {}),
     }
     proto = onnx.load(str(onnx_path))
     _dft_from_indices(proto, c.window)
@@ -235,39 +246,3 @@ def check_parity(model, onnx_path: Path, tolerance: float = 1e-4, seconds: float
             "re-export with a matching torch/onnx version"
         )
     return error
-
-
-def update_manifest(onnx_path: Path, metadata: dict) -> Path:
-    """Record ``onnx_path`` in ``manifest.json`` beside it (sha256, size, I/O, contract)."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    manifest_path = onnx_path.parent / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    manifest[metadata["model"]] = {
-        "file": onnx_path.name,
-        "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
-        "size_bytes": onnx_path.stat().st_size,
-        "opset": OPSET,
-        "inputs": {i.name: {"shape": i.shape, "dtype": i.type} for i in session.get_inputs()},
-        "outputs": {o.name: {"shape": o.shape, "dtype": o.type} for o in session.get_outputs()},
-        **{k: v for k, v in metadata.items() if k not in ("model", "config")},
-    }
-    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return manifest_path
-
-
-def main() -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Export the denoiser to ONNX.")
-    parser.add_argument("--model", type=Path, default=Path("models/denoiser"))
-    parser.add_argument("--out", type=Path, default=Path("export/denoiser.onnx"))
-    args = parser.parse_args()
-    meta = export_denoiser(args.model, args.out)
-    update_manifest(args.out, meta)
-    print(json.dumps({k: v for k, v in meta.items() if k != "config"}, indent=2))
-
-
-if __name__ == "__main__":
-    main()
