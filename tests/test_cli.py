@@ -164,3 +164,26 @@ def test_enhance_backend_torch_runs_the_checkpoint(
     code, _, err = run_cli(capsys, "--quiet", *args)
     assert code == 0, err
     assert out.stat().st_size > 0
+
+
+def test_enhance_runs_on_the_exported_models_without_torch(tmp_path: Path) -> None:
+    """The runtime path needs onnxruntime only: torch made unimportable, enhance still works."""
+    src = write_clip(tmp_path / "in.mp4", frames=20, audio_channels=1)
+    out = tmp_path / "out.mp4"
+    script = (
+        "import sys, importlib.abc\n"
+        "class NoTorch(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] == 'torch':\n"
+        "            raise ImportError('torch is not installed here')\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+        "from mmpipe.cli import main\n"
+        f"code = main(['--quiet', 'enhance', {str(src)!r}, '-o', {str(out)!r}])\n"
+        "assert 'torch' not in sys.modules\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    info = av.open(str(out))
+    assert [s.type for s in info.streams] == ["video", "audio"]
+    info.close()
