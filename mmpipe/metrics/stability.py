@@ -36,7 +36,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy.signal import butter, sosfiltfilt
 
 from mmpipe.vision.transforms import frame_center, to_matrix
 
@@ -177,6 +176,8 @@ def residual_jitter_px(
     displacement = mapped[..., :2] / mapped[..., 2:3] - points  # [n, k, 2]
     if len(e) < 16:
         raise ValueError("residual jitter needs at least 16 frames")
+    from scipy.signal import butter, sosfiltfilt  # slow to import; only this measure needs it
+
     sos = butter(4, highpass_hz, btype="highpass", fs=fps, output="sos")
     shake = sosfiltfilt(sos, displacement, axis=0)
     return float(np.sqrt(np.mean(np.sum(shake**2, axis=-1))))

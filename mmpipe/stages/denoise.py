@@ -15,7 +15,6 @@ from math import gcd
 from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
 from mmpipe.errors import ConfigError
 from mmpipe.media.frames import AudioBlock
@@ -42,6 +41,8 @@ class PolyphaseResampler:
         half_taps: int,
         kaiser_beta: float = 8.6,
     ) -> None:
+        from scipy import signal  # slow to import; only resampled audio needs it
+
         g = gcd(rate_in_hz, rate_out_hz)
         self.up, self.down = rate_out_hz // g, rate_in_hz // g
         self.taps = (
@@ -50,6 +51,7 @@ class PolyphaseResampler:
             )
             * self.up
         ).astype(np.float32)
+        self.upfirdn = signal.upfirdn
         self.reach = -(-self.taps.size // self.up)  # input samples one output depends on
         self.buffer = np.zeros((channels, 0), np.float32)
         self.buffer_start = 0  # input index of buffer[:, 0]; always a multiple of down
@@ -63,7 +65,7 @@ class PolyphaseResampler:
         end = -(-self.consumed * self.up // self.down)  # outputs j with j*down < consumed*up
         # output j sits at upsampled position j*down; locally at j*down - buffer_start*up
         offset = self.buffer_start * self.up // self.down
-        full = signal.upfirdn(self.taps, self.buffer, self.up, self.down, axis=1)
+        full = self.upfirdn(self.taps, self.buffer, self.up, self.down, axis=1)
         out = full[:, self.produced - offset : end - offset]
         self.produced = end
         keep_from = max(self.consumed - self.reach, 0) // self.down * self.down
