@@ -78,7 +78,8 @@ def stabilize(
     """Stabilize a video: analyse its motion, smooth the camera path, warp every frame.
 
     ``preset``: walking | vehicle | pan | tripod; ``strength`` 0..1; ``fill``: ``crop`` (the
-    smallest fixed zoom that hides the borders) or ``none`` (black borders, no zoom);
+    smallest fixed zoom that hides the borders), ``none`` (black borders, no zoom) or
+    ``mosaic`` (full frame, borders filled from neighbouring frames);
     ``method``: ``l1`` (optimal camera path) or ``gaussian``. ``plan``: a motion plan saved
     by ``save_plan`` from the same clip: the analysis pass is skipped.
     """

@@ -151,7 +151,8 @@ def _add_fill(parser: argparse.ArgumentParser) -> None:
         "--fill",
         choices=FILLS,
         default="crop",
-        help="stabilized borders: crop (smallest zoom that hides them, default) or none (black)",
+        help="stabilized borders: crop (smallest zoom that hides them, default), none (black) "
+        "or mosaic (full frame, filled from neighbouring frames)",
     )
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from mmpipe.errors import ConfigError
 from mmpipe.media.frames import AnalysisFrame, VideoFrame
 from mmpipe.pipeline.stage import VideoSpec
+from mmpipe.vision.mosaic import Mosaic, MosaicOptions
 from mmpipe.vision.motion import MotionPlan, estimate_motion
 from mmpipe.vision.path import METHODS, PRESETS, corrections, smooth_path
 from mmpipe.vision.warp import FILLS, crop_zoom, warp_frame, warp_matrices
@@ -32,7 +33,9 @@ class StabilizeConfig:
 
     ``preset``: walking | vehicle | pan | tripod. ``strength`` 0..1 scales how much
     shake is removed (0: untouched). ``fill``: ``none`` keeps the frame size and
-    leaves black borders; ``crop`` zooms by the smallest fixed factor that hides them.
+    leaves black borders; ``crop`` zooms by the smallest fixed factor that hides them;
+    ``mosaic`` keeps the full frame and field of view, filling the borders from
+    neighbouring frames (the stage then holds ``MosaicOptions.window_frames`` back).
     ``method``: ``l1`` (optimal camera path) or ``gaussian`` (faster). ``plan``: a
     motion plan file from :meth:`Stabilize.save_plan`; analysis is then skipped.
     """
@@ -88,6 +91,9 @@ class Stabilize:
         self._smooth_path: np.ndarray | None = None
         self._zoom = 1.0
         self._spec: VideoSpec | None = None
+        self._mosaic: Mosaic | None = None
+        self._window: dict[int, VideoFrame] = {}  # input frames kept for the mosaic
+        self._next_out = 0
 
     # Warping works on any layout: frames can stay in the decoder's 4:2:0 planes.
     pixel_formats = ("yuv420p", "rgb24")
@@ -98,7 +104,7 @@ class Stabilize:
 
     @property
     def latency(self) -> int:
-        return 0
+        return MosaicOptions().window_frames if self.config.fill == "mosaic" else 0
 
     @property
     def needs_analysis(self) -> bool:
@@ -180,12 +186,23 @@ class Stabilize:
         self._matrices = warp_matrices(
             correction, width_px=spec.width_px, height_px=spec.height_px, zoom=self._zoom
         )
+        self._window, self._next_out, self._mosaic = {}, 0, None
+        if cfg.fill == "mosaic":
+            self._mosaic = Mosaic(
+                raw,
+                smooth,
+                plan.flags,
+                width_px=spec.width_px,
+                height_px=spec.height_px,
+                pixel_format=spec.pixel_format,
+                full_range=spec.full_range,
+            )
         logger.debug("stabilize: %d frames, zoom %.3f", plan.n_frames, self._zoom)
         self._spec = spec
         return spec
 
     def process(self, frame: VideoFrame) -> Iterator[VideoFrame]:
-        """Pass 2: warp one full-resolution frame (nothing is held back)."""
+        """Pass 2: warp one full-resolution frame (with ``mosaic``, the one ``latency`` back)."""
         matrices, plan = self.warp_matrices, self._plan
         assert plan is not None
         index = frame.index
@@ -196,14 +213,32 @@ class Stabilize:
                 f"frame {index} (t={frame.time_s:.3f} s) is not in the motion plan of "
                 f"{plan.n_frames} frames: the plan belongs to another clip; analyse this one"
             )
-        full_range = self._spec.full_range if self._spec is not None else True
-        image = warp_frame(
-            frame.image, matrices[index], pixel_format=frame.pixel_format, full_range=full_range
-        )
-        yield replace(frame, image=image)
+        if self._mosaic is None:
+            full_range = self._spec.full_range if self._spec is not None else True
+            image = warp_frame(
+                frame.image, matrices[index], pixel_format=frame.pixel_format, full_range=full_range
+            )
+            yield replace(frame, image=image)
+            return
+        self._window[index] = frame
+        while self._next_out + self._mosaic.window_frames <= index:
+            yield self._render_mosaic()
 
     def flush(self) -> Iterator[VideoFrame]:
-        return iter(())
+        while self._mosaic is not None and self._next_out in self._window:
+            yield self._render_mosaic()
+
+    def _render_mosaic(self) -> VideoFrame:
+        """The next output frame, filled from the window; frames out of reach are dropped."""
+        assert self._mosaic is not None
+        index, reach = self._next_out, self._mosaic.window_frames
+        images = {j: f.image for j, f in self._window.items()}
+        frame = self._window[index]
+        image = self._mosaic.render(index, images)
+        self._next_out += 1
+        for j in [j for j in self._window if j < self._next_out - reach]:
+            del self._window[j]
+        return replace(frame, image=image)
 
 
 def _frame_rate(plan: MotionPlan, spec: VideoSpec) -> float:

@@ -2,7 +2,9 @@
 
 ``fill="none"`` leaves black where the warped frame does not reach; ``fill="crop"``
 zooms every frame by one fixed factor about the centre, the smallest that keeps the
-borders out of the picture on every frame of the clip (see :func:`crop_zoom`).
+borders out of the picture on every frame of the clip (see :func:`crop_zoom`);
+``fill="mosaic"`` keeps the full frame and fills the borders from neighbouring frames
+(see :mod:`mmpipe.vision.mosaic`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 from mmpipe.media.frames import pack_yuv420p, yuv420p_planes
 from mmpipe.vision.transforms import frame_center, to_matrix
 
-FILLS = ("none", "crop")
+FILLS = ("none", "crop", "mosaic")
 
 
 def warp_matrices(
@@ -63,20 +65,31 @@ def crop_zoom(
 
 
 def warp_frame(
-    image: np.ndarray, matrix: np.ndarray, *, pixel_format: str = "rgb24", full_range: bool = True
+    image: np.ndarray,
+    matrix: np.ndarray,
+    *,
+    pixel_format: str = "rgb24",
+    full_range: bool = True,
+    replicate_edges: bool = False,
 ) -> np.ndarray:
     """Warp a frame's ``image`` by a 2x3 ``matrix`` (in luma pixels); black outside.
 
     ``pixel_format`` is the image's layout (see :class:`~mmpipe.media.frames.VideoFrame`);
     for ``yuv420p`` each plane is warped at its own resolution, and ``full_range`` picks
-    the black level of the luma plane.
+    the black level of the luma plane. ``replicate_edges`` fills the outside with the
+    frame's edge pixels instead of black.
     """
+    border = cv2.BORDER_REPLICATE if replicate_edges else cv2.BORDER_CONSTANT
     if pixel_format == "rgb24":
-        return _warp(image, matrix, (0, 0, 0))
+        return _warp(image, matrix, (0, 0, 0), border)
     luma, u, v = yuv420p_planes(image)
     chroma = _chroma_matrix(matrix)
     black = 0 if full_range else 16
-    return pack_yuv420p(_warp(luma, matrix, black), _warp(u, chroma, 128), _warp(v, chroma, 128))
+    return pack_yuv420p(
+        _warp(luma, matrix, black, border),
+        _warp(u, chroma, 128, border),
+        _warp(v, chroma, 128, border),
+    )
 
 
 def _chroma_matrix(matrix: np.ndarray) -> np.ndarray:
@@ -90,13 +103,15 @@ def _chroma_matrix(matrix: np.ndarray) -> np.ndarray:
     return np.column_stack([linear, (linear @ [0.5, 0.5] + shift - 0.5) / 2.0])
 
 
-def _warp(plane: np.ndarray, matrix: np.ndarray, black: int | tuple[int, ...]) -> np.ndarray:
+def _warp(
+    plane: np.ndarray, matrix: np.ndarray, black: int | tuple[int, ...], border: int
+) -> np.ndarray:
     height_px, width_px = plane.shape[:2]
     return cv2.warpAffine(
         plane,
         np.asarray(matrix, dtype=np.float64),
         (width_px, height_px),
         flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT,
+        borderMode=border,
         borderValue=black,
     )

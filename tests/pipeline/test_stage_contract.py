@@ -39,6 +39,7 @@ VIDEO_STAGES: dict[str, Callable[[], VideoStage]] = {
     "stabilize-l1-crop": lambda: Stabilize(),
     "stabilize-gaussian-none": lambda: Stabilize(method="gaussian", fill="none"),
     "stabilize-tripod-half": lambda: Stabilize(preset="tripod", strength=0.5),
+    "stabilize-mosaic": lambda: Stabilize(fill="mosaic"),
 }
 
 WIDTH, HEIGHT, FRAMES = 320, 180, 40
