@@ -34,6 +34,7 @@ VFR, rotated portrait), reporting crashes and the largest frame-to-frame jump.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing
 import os
@@ -42,7 +43,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from fractions import Fraction
 from pathlib import Path
 
@@ -52,7 +53,12 @@ import numpy as np
 
 import mmpipe
 from benchmarks.devset import DEFAULT_WORKDIR, Clip, development_set, robustness_set
-from mmpipe.metrics.stability import cropping_and_distortion, frame_jitter_px, stability_score
+from mmpipe.metrics.stability import (
+    cropping_and_distortion,
+    frame_jitter_px,
+    residual_jitter_px,
+    stability_score,
+)
 from mmpipe.stages.stabilize import Stabilize
 
 CRF, PRESET = 18, "medium"
@@ -65,6 +71,7 @@ ANALYSIS_WIDTH_PX = 640  # the OpenCV baseline tracks on frames this wide
 CROP_EVERY = 3  # cropping/distortion on every 3rd frame (a mean and a minimum)
 MIN_TEXTURE_STD = 4.0  # grey levels; flatter frames cannot be registered for the jump measure
 MIN_KEYPOINTS = 50  # fewer SIFT keypoints on a clip's ideal frame: the metrics cannot see it
+OWN_MOTION_PX = 0.5  # an ideal moving more than this by itself has no known motion
 
 Runner = Callable[[Path, Path, Path], None]  # (input, output, scratch folder)
 
@@ -238,6 +245,7 @@ def opencv_ma(src: Path, dst: Path, scratch: Path, window_s: float = 1.0) -> Non
 TOOLS: dict[str, Runner] = {
     "mmpipe": mmpipe_tool(),
     "mmpipe-gaussian": mmpipe_tool(method="gaussian"),
+    "mmpipe-mosaic": mmpipe_tool(fill="mosaic"),
     "vidstab": vidstab_tool(),
     "vidstab-tuned": vidstab_tool(*VIDSTAB_TUNED),
     "deshake": deshake,
@@ -246,7 +254,7 @@ TOOLS: dict[str, Runner] = {
 }
 REFERENCES = ("vidstab", "vidstab-tuned", "deshake", "pyvidstab", "opencv-ma")
 VIDSTABS = ("vidstab", "vidstab-tuned")
-OURS = ("mmpipe", "mmpipe-gaussian")
+OURS = ("mmpipe", "mmpipe-gaussian", "mmpipe-mosaic")
 
 
 # -- measuring ---------------------------------------------------------------------------
@@ -262,6 +270,7 @@ class Row:
     cropping: float | None = None
     distortion: float | None = None
     jitter_px: float | None = None
+    ideal_jitter_px: float | None = None  # input rows: the ideal's own motion (see own_jitter_px)
     error: str = ""
 
 
@@ -324,6 +333,8 @@ def measure(clip: Clip, output: Path, width_px: int, is_input: bool) -> dict:
         jitter = frame_jitter_px(outputs, ideal, fps=clip.fps, max_width_px=width_px)
         return {"jitter_px": jitter * clip.width_px / outputs[0].shape[1]}
 
+    if is_input:  # also: how much the ideal moves by itself (the floor of the jitter)
+        attempt(lambda: {"ideal_jitter_px": own_jitter_px(ideal, clip)})
     attempt(lambda: {"stability": stability_score(outputs, max_width_px=width_px).score})
     if is_input:  # the input against itself: no crop, no distortion, by definition
         figures.update(cropping=1.0, distortion=1.0)
@@ -333,6 +344,26 @@ def measure(clip: Clip, output: Path, width_px: int, is_input: bool) -> dict:
     if errors:
         figures["error"] = "metrics: " + "; ".join(errors)
     return figures
+
+
+def own_jitter_px(frames: list[np.ndarray], clip: Clip) -> float:
+    """The high-frequency motion a clip has by itself (px RMS at the clip's size).
+
+    Consecutive frames registered (corners, LK, RANSAC) and chained into a path, high-passed
+    like the jitter measure. On a synthetic ideal it is the measurement's own noise; on real
+    footage it is the footage's own shake, which a stabilizer removes as well, so jitter
+    measured against such an ideal cannot fall below it.
+    """
+    path = [np.eye(3)]
+    greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if f.ndim == 3 else f for f in frames]
+    for previous, current in itertools.pairwise(greys):
+        step = track(previous, current)
+        path.append((np.eye(3) if step is None else np.vstack([step, [0, 0, 1]])) @ path[-1])
+    height_px, width_px = greys[0].shape
+    jitter = residual_jitter_px(
+        np.array(path), width_px=width_px, height_px=height_px, fps=clip.fps
+    )
+    return jitter * clip.width_px / width_px
 
 
 def time_tools(clips: list[Clip], tools: list[str], workdir: Path) -> list[Row]:
@@ -504,7 +535,9 @@ def targets_table(rows: list[Row], clips: list[Clip]) -> list[str]:
     """The issue's targets, clip by clip, for each mmpipe method.
 
     vid.stab's best setting is the one with the higher stability score on that clip; the
-    best reference for jitter is the lowest jitter among all the other tools.
+    best reference for jitter is the lowest jitter among all the other tools. Jitter is a
+    known-motion target: a clip whose ideal moves by itself by more than OWN_MOTION_PX
+    (real footage with its own shake) has no known motion, and is reported, not judged.
     """
     table = {(r.clip, r.tool): r for r in rows}
     lines = [
@@ -530,7 +563,14 @@ def targets_table(rows: list[Row], clips: list[Clip]) -> list[str]:
                 ]
             else:
                 cells = ["n/a"] * 3
-            if refs and ours.jitter_px is not None:
+            floor = table.get((clip.name, "input"))
+            floor_px = floor.ideal_jitter_px if floor else None
+            if floor_px is not None and floor_px > OWN_MOTION_PX:
+                cells.append(
+                    f"n/a: the ideal moves by itself ({floor_px:.2f} px; "
+                    f"{ours.jitter_px or float('nan'):.2f} measured)"
+                )
+            elif refs and ours.jitter_px is not None:
                 ref = min(refs, key=lambda r: r.jitter_px)
                 half = 0.5 * ref.jitter_px
                 cells.append(
@@ -547,6 +587,23 @@ def targets_table(rows: list[Row], clips: list[Clip]) -> list[str]:
                 cells.append("(1080p only)")
             lines.append(f"| {clip.name} | {tool} | " + " | ".join(cells) + " |")
     return lines
+
+
+def merged(rows: list[Row], results: Path, tools: list[str], clips: set[str]) -> list[Row]:
+    """This run's rows plus, from the last run's ``results``, the other tools' rows.
+
+    So ``--tools mmpipe`` re-measures mmpipe and still prints the references beside it.
+    """
+    if not results.exists():
+        return rows
+    known = {f.name for f in fields(Row)}
+    fresh = {(r.clip, r.tool) for r in rows}
+    kept = []
+    for item in json.loads(results.read_text()):
+        row = Row(**{k: v for k, v in item.items() if k in known})
+        if row.clip in clips and (row.clip, row.tool) not in fresh and row.tool not in tools:
+            kept.append(row)
+    return rows + kept
 
 
 def main() -> None:
@@ -569,10 +626,14 @@ def main() -> None:
     rows = time_tools(clips, tools, args.workdir)
     load_after = os.getloadavg()[0]
     rows = measure_rows(clips, rows, args.workdir, args.metric_width, args.jobs)
+    rows = merged(rows, args.workdir / "results.json", tools, {c.name for c in clips})
     (args.workdir / "results.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
     print()
     print(f"## Stabilization, {len(clips)} clips, x264 CRF {CRF} preset {PRESET}\n")
     print(f"Metrics on frames {args.metric_width} px wide; jitter in px at the clip's size.")
+    reused = sorted({r.tool for r in rows} - {"input", *tools})
+    if reused:
+        print(f"Rows of {', '.join(reused)} come from the last run's results.json.")
     print(f"Times are noisy: a shared 2-core machine (load {load_before:.1f} before, ")
     print(f"{load_after:.1f} after the timed runs).\n")
     for clip in clips:

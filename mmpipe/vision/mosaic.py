@@ -8,8 +8,8 @@ picture (one interpolation, as for the frame itself).
 
 Neighbours are taken nearest in time first (``i - 1, i + 1, i - 2, ...``) within a window,
 and only while pixels are still missing. A neighbour is used only if the motion between
-it and frame ``i`` was measured on every frame in between (no scene cut, no bridged
-frame); it is brought to the frame's exposure by a gain measured where both overlap, and
+it and frame ``i`` was measured on every frame in between (no scene cut, no bridged or
+faint frame); it is brought to the frame's exposure by a gain measured where both overlap, and
 blended in under a feathered edge so that no seam shows where the frame ends. What no
 neighbour saw is filled by replicating the frame's own edge, so no pixel stays black.
 
@@ -30,8 +30,10 @@ from mmpipe.vision.motion import MotionFlag
 from mmpipe.vision.transforms import frame_center, to_matrix
 from mmpipe.vision.warp import warp_frame
 
-# Motion between two frames is trusted only if no frame in between has these flags.
-_UNTRUSTED = MotionFlag.SCENE_CUT | MotionFlag.BRIDGED
+# Motion between two frames is trusted only if no frame in between has these flags: a
+# cut, a frame whose motion was not measured, or one too faint to register precisely
+# (there the frame's own edge, repeated, is the better guess: a smooth sky or wall).
+_UNTRUSTED = MotionFlag.SCENE_CUT | MotionFlag.BRIDGED | MotionFlag.LOW_TEXTURE
 _COARSE = 8  # neighbours are chosen on a grid this many times coarser than the frame
 _ENOUGH = 0.02  # a neighbour adding less than this to every coarse cell is skipped
 _FILLED = 0.999  # weight of a pixel that needs nothing more
