@@ -1,16 +1,14 @@
 """The Stabilize stage end to end on generated clips with known shake."""
 
-from fractions import Fraction
-
 import numpy as np
 import pytest
 
 from mmpipe.errors import ConfigError
 from mmpipe.metrics.stability import frame_jitter_px, path_jitter_px
-from mmpipe.pipeline.stage import TwoPassVideoStage, VideoSpec
+from mmpipe.pipeline.stage import TwoPassVideoStage
 from mmpipe.stages.stabilize import Stabilize
 from mmpipe.vision.motion import MotionEstimator, MotionOptions
-from mmpipe.vision.synthetic import SYNTHETIC_TIME_BASE, render_shaken, textured_image
+from mmpipe.vision.synthetic import render_shaken, textured_image
 from mmpipe.vision.transforms import accumulate, frame_center, to_matrix
 from mmpipe.vision.warp import warp_frame, warp_matrices
 from tests.vision.helpers import (
@@ -18,37 +16,13 @@ from tests.vision.helpers import (
     HEIGHT_PX,
     WIDTH_PX,
     analysis_frames,
+    run_stabilize,
     shaken_clip,
+    spec_for,
     video_frames,
 )
 
 CENTER = frame_center(WIDTH_PX, HEIGHT_PX)
-
-
-def spec_for(n_frames: int) -> VideoSpec:
-    return VideoSpec(
-        width_px=WIDTH_PX,
-        height_px=HEIGHT_PX,
-        time_base=SYNTHETIC_TIME_BASE,
-        average_rate=Fraction(30),
-        frame_count=n_frames,
-        duration_s=n_frames / FPS,
-        variable_frame_rate=False,
-    )
-
-
-def run(stage: Stabilize, images: list[np.ndarray]) -> list[np.ndarray]:
-    """What the runner does: analyse (never enlarging), configure, process, flush."""
-    frames = video_frames(images)
-    spec = spec_for(len(frames))
-    if stage.needs_analysis:
-        width_px = min(stage.analysis_width_px, WIDTH_PX)
-        stage.analyze(iter(analysis_frames(frames, width_px)), spec)
-    assert stage.configure(spec) == spec
-    out = [o for f in frames for o in stage.process(f)]
-    assert list(stage.flush()) == []
-    assert [o.pts for o in out] == [f.pts for f in frames]
-    return [o.image for o in out]
 
 
 def output_jitter_px(stage: Stabilize, path) -> float:
@@ -111,7 +85,7 @@ def test_shake_is_removed_better_than_a_moving_average(
         kind, n_frames=150, texture=texture, moving_object=moving_object, seed=2
     )
     stage = Stabilize(preset=kind)
-    run(stage, images)
+    run_stabilize(stage, images)
     camera = to_matrix(path.camera, CENTER)
     input_jitter = path_jitter_px(
         camera, path.intentional, width_px=WIDTH_PX, height_px=HEIGHT_PX, fps=FPS
@@ -124,11 +98,11 @@ def test_shake_is_removed_better_than_a_moving_average(
 def test_the_pictures_are_steady_and_crop_hides_the_borders():
     path, source, images = shaken_clip("walking", n_frames=60, seed=3)
     ideal = list(render_shaken(source, path.intentional, out_size=(WIDTH_PX, HEIGHT_PX)))
-    cropped = run(Stabilize(fill="crop"), images)
+    cropped = run_stabilize(Stabilize(fill="crop"), images)
     assert frame_jitter_px(cropped, ideal, fps=FPS) < 0.25 * frame_jitter_px(images, ideal, fps=FPS)
     assert min(f[[0, -1]][:, [0, -1]].max(axis=-1).min() for f in cropped) > 0  # no black corner
     uncropped_stage = Stabilize(fill="none")
-    uncropped = run(uncropped_stage, images)
+    uncropped = run_stabilize(uncropped_stage, images)
     assert uncropped_stage.zoom == 1.0
     assert any(f[[0, -1]][:, [0, -1]].max(axis=-1).min() == 0 for f in uncropped)
 
@@ -136,11 +110,11 @@ def test_the_pictures_are_steady_and_crop_hides_the_borders():
 def test_a_saved_plan_skips_analysis_and_renders_the_same(tmp_path):
     _, _, images = shaken_clip("pan", n_frames=30, seed=4)
     first = Stabilize(preset="pan")
-    out = run(first, images)
+    out = run_stabilize(first, images)
     first.save_plan(tmp_path / "plan.json")
     again = Stabilize(preset="pan", plan=str(tmp_path / "plan.json"))
     assert not again.needs_analysis
-    np.testing.assert_array_equal(run(again, images)[-1], out[-1])
+    np.testing.assert_array_equal(run_stabilize(again, images)[-1], out[-1])
     other = Stabilize(plan=str(tmp_path / "plan.json"))
     other.configure(spec_for(30))
     with pytest.raises(ConfigError, match="another clip"):
@@ -150,7 +124,7 @@ def test_a_saved_plan_skips_analysis_and_renders_the_same(tmp_path):
 def test_static_clip_is_left_alone():
     image = textured_image(HEIGHT_PX, WIDTH_PX, seed=5)
     stage = Stabilize()
-    out = run(stage, [image] * 20)
+    out = run_stabilize(stage, [image] * 20)
     assert stage.zoom == 1.0
     assert all(np.array_equal(o, image) for o in out)
 
@@ -158,7 +132,7 @@ def test_static_clip_is_left_alone():
 def test_black_clip_does_not_crash_or_move():
     black = [np.zeros((HEIGHT_PX, WIDTH_PX, 3), np.uint8)] * 25
     stage = Stabilize()
-    out = run(stage, black)
+    out = run_stabilize(stage, black)
     assert np.isfinite(stage.warp_matrices).all() and stage.zoom == 1.0
     assert all(o.max() == 0 for o in out)
 
@@ -169,7 +143,7 @@ def test_scene_cut_and_black_gap_make_no_jump(texture):
     _, _, second = shaken_clip("walking", n_frames=40, texture="scene", seed=7)
     black = [np.zeros_like(first[0])] * 25
     stage = Stabilize()
-    run(stage, [*first, *black, *second])
+    run_stabilize(stage, [*first, *black, *second])
     # Corrections stay within the crop margin everywhere, including at the cut.
     shifts = np.linalg.norm(stage.warp_matrices[:, :, 2] - stage.warp_matrices[0, :, 2], axis=1)
     assert np.isfinite(stage.warp_matrices).all()
@@ -180,7 +154,7 @@ def test_scene_cut_and_black_gap_make_no_jump(texture):
 def test_strength_zero_changes_nothing():
     _, _, images = shaken_clip("walking", n_frames=20, seed=8)
     stage = Stabilize(strength=0.0)
-    out = run(stage, images)
+    out = run_stabilize(stage, images)
     identity = warp_matrices(np.zeros((1, 4)), width_px=WIDTH_PX, height_px=HEIGHT_PX)[0]
     np.testing.assert_allclose(stage.warp_matrices, np.tile(identity, (20, 1, 1)), atol=1e-9)
     np.testing.assert_array_equal(out[5], warp_frame(images[5], identity))

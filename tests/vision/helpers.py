@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import cv2
 import numpy as np
 
 from mmpipe.media.frames import AnalysisFrame, VideoFrame
+from mmpipe.pipeline.stage import VideoSpec
+from mmpipe.stages.stabilize import Stabilize
 from mmpipe.vision.synthetic import (
+    SYNTHETIC_TIME_BASE,
     ShakePath,
     render_shaken,
     required_margin_px,
@@ -55,3 +60,29 @@ def analysis_frames(frames: list[VideoFrame], width_px: int = 160) -> list[Analy
 
 def video_frames(images: list[np.ndarray]) -> list[VideoFrame]:
     return list(to_video_frames(images, fps=FPS))
+
+
+def spec_for(n_frames: int) -> VideoSpec:
+    return VideoSpec(
+        width_px=WIDTH_PX,
+        height_px=HEIGHT_PX,
+        time_base=SYNTHETIC_TIME_BASE,
+        average_rate=Fraction(30),
+        frame_count=n_frames,
+        duration_s=n_frames / FPS,
+        variable_frame_rate=False,
+    )
+
+
+def run_stabilize(stage: Stabilize, images: list[np.ndarray]) -> list[np.ndarray]:
+    """What the runner does: analyse (never enlarging), configure, process, flush."""
+    frames = video_frames(images)
+    spec = spec_for(len(frames))
+    if stage.needs_analysis:
+        width_px = min(stage.analysis_width_px, WIDTH_PX)
+        stage.analyze(iter(analysis_frames(frames, width_px)), spec)
+    assert stage.configure(spec) == spec
+    out = [o for f in frames for o in stage.process(f)]
+    out += list(stage.flush())
+    assert [o.pts for o in out] == [f.pts for f in frames]
+    return [o.image for o in out]

@@ -11,30 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from mmpipe.pipeline.stage import VideoSpec
 from mmpipe.stages.stabilize import Stabilize
-from mmpipe.vision.synthetic import SYNTHETIC_TIME_BASE
 from mmpipe.vision.transforms import frame_center, to_matrix
 from mmpipe.vision.warp import warp_frame
-from tests.vision.helpers import (
-    FPS,
-    HEIGHT_PX,
-    WIDTH_PX,
-    analysis_frames,
-    shaken_clip,
-    video_frames,
-)
-
-
-def _stabilized(images: list[np.ndarray], fill: str) -> tuple[Stabilize, list[np.ndarray]]:
-    frames = video_frames(images)
-    spec = VideoSpec(WIDTH_PX, HEIGHT_PX, SYNTHETIC_TIME_BASE, FPS, len(frames), 2.0, False)
-    stage = Stabilize(fill=fill)
-    stage.analyze(iter(analysis_frames(frames)), spec)
-    stage.configure(spec)
-    out = [o.image for f in frames for o in stage.process(f)]
-    out += [o.image for o in stage.flush()]
-    return stage, out
+from tests.vision.helpers import HEIGHT_PX, WIDTH_PX, run_stabilize, shaken_clip
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -47,8 +27,9 @@ def test_mosaic_fills_the_borders_with_what_the_camera_saw(moving_object: bool) 
     path, source, images = shaken_clip(
         n_frames=45, amplitude_px=6.0, seed=4, moving_object=moving_object
     )
-    stage, filled = _stabilized(images, "mosaic")
-    assert len(filled) == len(images) and stage.zoom == 1.0
+    stage = Stabilize(fill="mosaic")
+    filled = run_stabilize(stage, images)
+    assert stage.zoom == 1.0
     src_h, src_w = source.shape[:2]
     offset = np.array([(src_w - WIDTH_PX) / 2.0, (src_h - HEIGHT_PX) / 2.0])
     to_reference = np.array([[1.0, 0, -offset[0]], [0, 1.0, -offset[1]], [0, 0, 1.0]])
@@ -75,7 +56,8 @@ def test_mosaic_fills_the_borders_with_what_the_camera_saw(moving_object: bool) 
 def test_mosaic_does_not_borrow_across_a_scene_cut() -> None:
     _, _, first = shaken_clip(n_frames=20, amplitude_px=6.0, seed=5)
     _, _, second = shaken_clip(n_frames=20, amplitude_px=6.0, seed=6, texture="wood")
-    stage, filled = _stabilized(first + second, "mosaic")
+    stage = Stabilize(fill="mosaic")
+    filled = run_stabilize(stage, first + second)
     assert 20 in stage.plan.segment_starts()
     mosaic = stage._mosaic
     assert mosaic is not None
