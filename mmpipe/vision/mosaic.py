@@ -9,33 +9,36 @@ picture (one interpolation, as for the frame itself).
 Neighbours are taken nearest in time first (``i - 1, i + 1, i - 2, ...``) within a window,
 and only while pixels are still missing. A neighbour is used only if the motion between
 it and frame ``i`` was measured on every frame in between (no scene cut, no bridged or
-faint frame); it is brought to the frame's exposure by a gain measured where both overlap, and
-blended in under a feathered edge so that no seam shows where the frame ends. What no
-neighbour saw is filled by replicating the frame's own edge, so no pixel stays black.
+faint frame); it is brought to the frame's exposure by a gain measured where both
+overlap, and the frame blends into its fill over a feathered edge so that no seam shows
+where it ends. What no neighbour saw is filled by repeating the frame's own edge, so no
+pixel stays black.
 
-Frames arrive in either layout of :class:`~mmpipe.media.frames.VideoFrame`; weights are
-made at luma resolution and packed into the image's own layout, so compositing is
-element-wise on the packed arrays.
+The empty part of a stabilized frame is a thin band along its edges, so only that band
+is composited: it is cut into four strips (top, bottom, left, right), each a rectangle in
+which every warp is computed with ``dsize`` of the strip alone. Frames come in either
+layout of :class:`~mmpipe.media.frames.VideoFrame`; each plane is composited at its own
+resolution (4:2:0 chroma at half size, with weights shrunk to match).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from mmpipe.media.frames import pack_yuv420p
+from mmpipe.media.frames import yuv420p_planes
 from mmpipe.vision.motion import MotionFlag
 from mmpipe.vision.transforms import frame_center, to_matrix
-from mmpipe.vision.warp import warp_frame
+from mmpipe.vision.warp import chroma_matrix, warp_frame
 
 # Motion between two frames is trusted only if no frame in between has these flags: a
 # cut, a frame whose motion was not measured, or one too faint to register precisely
 # (there the frame's own edge, repeated, is the better guess: a smooth sky or wall).
 _UNTRUSTED = MotionFlag.SCENE_CUT | MotionFlag.BRIDGED | MotionFlag.LOW_TEXTURE
-_COARSE = 8  # neighbours are chosen on a grid this many times coarser than the frame
-_ENOUGH = 0.02  # a neighbour adding less than this to every coarse cell is skipped
+_ENOUGH = 0.02  # a neighbour adding less weight than this to every pixel is skipped
 _FILLED = 0.999  # weight of a pixel that needs nothing more
 
 
@@ -44,9 +47,17 @@ class MosaicOptions:
     """Tuning of the border fill."""
 
     window_frames: int = 12  # neighbours looked at on each side (the stage's latency)
-    max_neighbours: int = 8  # neighbours warped into one frame at most
+    max_neighbours: int = 8  # neighbours warped into one strip at most
     feather_px: float = 6.0  # the frame blends into its fill over this width
     max_gain: float = 1.25  # exposure matching: largest gain (and 1 / smallest)
+
+
+@dataclass(frozen=True)
+class _Plane:
+    """One plane of a picture: its array and how many luma pixels one of its pixels spans."""
+
+    pixels: np.ndarray
+    step: int
 
 
 class Mosaic:
@@ -75,9 +86,9 @@ class Mosaic:
         untrusted = np.array([bool(f & _UNTRUSTED) for f in flags], dtype=bool)
         self._untrusted_before = np.concatenate([[0], np.cumsum(untrusted)])
         self.size = (width_px, height_px)
-        self._coarse_size = (-(-width_px // _COARSE), -(-height_px // _COARSE))
         self.pixel_format = pixel_format
-        self.black_luma = 0 if full_range or pixel_format == "rgb24" else 16
+        self.full_range = full_range or pixel_format == "rgb24"
+        self._ones = np.ones((height_px, width_px), np.float32)
 
     @property
     def window_frames(self) -> int:
@@ -94,98 +105,159 @@ class Mosaic:
 
     def render(self, i: int, frames: dict[int, np.ndarray]) -> np.ndarray:
         """Output frame ``i`` from the input images ``frames`` (index -> image) around it."""
-        image = frames[i]
         own = self.matrix(i, i)
-        warped_own = self._warp(image, own)
-        own_cover = self._coverage(own)
-        if float(own_cover.min()) >= _FILLED:
-            return warped_own
-        total = self._feathered(own_cover)  # luma-resolution weights, [H, W]
-        accum = warped_own.astype(np.float32) * self._layout(total)
+        out = warp_frame(frames[i], own, pixel_format=self.pixel_format, full_range=self.full_range)
+        cover = self._coverage(own, (0, 0, *self.size))
+        if float(cover.min()) >= _FILLED:
+            return out
+        # the frame's own weight fades to 0 over feather_px towards what it leaves empty
+        distance = cv2.distanceTransform((cover >= _FILLED).astype(np.uint8), cv2.DIST_L2, 3)
+        weight = np.clip(distance / max(self.options.feather_px, 1.0), 0.0, 1.0)
+        for box in _strips(weight < 1.0):
+            self._fill(i, frames, box, weight, out)
+        return out
+
+    def _fill(
+        self,
+        i: int,
+        frames: dict[int, np.ndarray],
+        box: tuple[int, int, int, int],
+        own_weight: np.ndarray,
+        out: np.ndarray,
+    ) -> None:
+        """Composite one strip ``box`` (x0, y0, x1, y1, luma px, even) of ``out`` in place."""
+        x0, y0, x1, y1 = box
+        own = self.matrix(i, i)
+        planes = self._planes(out)
+        total = own_weight[y0:y1, x0:x1].astype(np.float32)
+        accum = [p.pixels[_region(box, p.step)].astype(np.float32) for p in planes]
+        accum = [a * _shrunk(total, p.step, a.ndim) for a, p in zip(accum, planes, strict=True)]
         used = 0
         for j in self._neighbours(i, frames):
             if used == self.options.max_neighbours or float(total.min()) >= _FILLED:
                 break
             matrix = self.matrix(i, j)
-            # skip, cheaply, a neighbour that sees none of what is still missing
-            missing = cv2.resize(1.0 - total, self._coarse_size, interpolation=cv2.INTER_AREA)
-            if float((missing * self._coverage(matrix, coarse=True)).max()) < _ENOUGH:
+            cover = self._coverage(matrix, box)
+            take = (1.0 - total) * cover
+            if float(take.max()) < _ENOUGH:
                 continue
             used += 1
-            cover = self._coverage(matrix)
-            both_seen = (cover >= 1.0) & (total >= 1.0)
-            take = (1.0 - total) * cover
-            # edge-replicated, so that a partly covered pixel is not darkened by black
-            warped = self._warp(frames[j], matrix, replicate_edges=True).astype(np.float32)
-            accum += self._layout(take) * self._match_exposure(warped, warped_own, both_seen)
+            warped = self._warped(frames[j], matrix, box)
+            gains = self._gains(warped, accum, (cover >= 1.0) & (total >= 1.0), total)
+            for a, w, p, gain in zip(accum, warped, planes, gains, strict=True):
+                black = self._black(p)
+                a += _shrunk(take, p.step, a.ndim) * (black + (w - black) * gain)
             total += take
-        edge = self._warp(image, own, replicate_edges=True).astype(np.float32)
-        accum += self._layout(1.0 - total) * edge
-        return np.clip(accum + 0.5, 0, 255).astype(np.uint8)
+        edge = self._warped(frames[i], own, box)
+        for a, e, p in zip(accum, edge, planes, strict=True):
+            a += _shrunk(1.0 - total, p.step, a.ndim) * e
+            p.pixels[_region(box, p.step)] = np.clip(a + 0.5, 0, 255).astype(np.uint8)
 
-    def _neighbours(self, i: int, frames: dict[int, np.ndarray]):
+    def _coverage(self, matrix: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """Share of each pixel of the strip ``box`` that a frame warped by ``matrix`` covers."""
+        x0, y0, x1, y1 = box
+        shifted = np.asarray(matrix, dtype=np.float64) - np.array([[0, 0, x0], [0, 0, y0]])
+        return cv2.warpAffine(
+            self._ones, shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderValue=0.0
+        )
+
+    def _neighbours(self, i: int, frames: dict[int, np.ndarray]) -> Iterator[int]:
         """Frames of the window nearest ``i`` first, whose motion to ``i`` is trusted."""
         for step in range(1, self.options.window_frames + 1):
             for j in (i - step, i + step):
                 if j in frames and self.trusted(i, j):
                     yield j
 
-    def _warp(self, image: np.ndarray, matrix: np.ndarray, **options: bool) -> np.ndarray:
-        return warp_frame(
-            image,
-            matrix,
-            pixel_format=self.pixel_format,
-            full_range=self.black_luma == 0,
-            **options,
-        )
-
-    def _coverage(self, matrix: np.ndarray, *, coarse: bool = False) -> np.ndarray:
-        """Share of each output pixel (or coarse cell) that a warped frame covers."""
-        step = _COARSE if coarse else 1
-        size = self._coarse_size if coarse else self.size
-        scale = np.diag([1.0 / step, 1.0 / step, 1.0])
-        scaled = (scale @ np.vstack([matrix, [0, 0, 1]]) @ np.linalg.inv(scale))[:2]
-        ones = np.ones((size[1], size[0]), np.float32)
-        return cv2.warpAffine(ones, scaled, size, flags=cv2.INTER_LINEAR, borderValue=0.0)
-
-    def _feathered(self, cover: np.ndarray) -> np.ndarray:
-        """The frame's own weight: its coverage, fading to 0 over ``feather_px`` towards
-        the part it leaves empty (so no seam shows where the fill begins)."""
-        covered = (cover >= _FILLED).astype(np.uint8)
-        distance = cv2.distanceTransform(covered, cv2.DIST_L2, 3)
-        return np.clip(distance / max(self.options.feather_px, 1.0), 0.0, 1.0)
-
-    def _layout(self, luma_weight: np.ndarray) -> np.ndarray:
-        """A luma-resolution weight map in the image's layout (float32)."""
-        luma_weight = luma_weight.astype(np.float32, copy=False)
+    def _planes(self, image: np.ndarray) -> list[_Plane]:
         if self.pixel_format == "rgb24":
-            return luma_weight[:, :, None]
-        width_px, height_px = self.size
-        chroma = cv2.resize(
-            luma_weight, (width_px // 2, height_px // 2), interpolation=cv2.INTER_AREA
-        )
-        return pack_yuv420p(luma_weight, chroma, chroma)
+            return [_Plane(image, 1)]
+        luma, u, v = yuv420p_planes(image)
+        return [_Plane(luma, 1), _Plane(u, 2), _Plane(v, 2)]
 
-    def _match_exposure(
-        self, warped: np.ndarray, reference: np.ndarray, both_seen: np.ndarray
-    ) -> np.ndarray:
-        """Scale a neighbour's levels to the frame's, measured where both are fully seen.
+    def _black(self, plane: _Plane) -> float:
+        return 0.0 if plane.step > 1 or self.full_range else 16.0  # chroma: gains leave it
 
-        RGB: a gain per channel; YUV: a gain on luma above black (chroma is left alone).
+    def _warped(
+        self, image: np.ndarray, matrix: np.ndarray, box: tuple[int, int, int, int]
+    ) -> list[np.ndarray]:
+        """Each plane of ``image`` warped into the strip ``box``, edges repeated (float32)."""
+        out = []
+        for plane in self._planes(image):
+            plane_matrix = matrix if plane.step == 1 else chroma_matrix(matrix)
+            x0, y0, x1, y1 = (c // plane.step for c in box)
+            shifted = plane_matrix - np.array([[0, 0, x0], [0, 0, y0]])
+            warped = cv2.warpAffine(
+                plane.pixels,
+                shifted,
+                (x1 - x0, y1 - y0),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+            out.append(warped.astype(np.float32))
+        return out
+
+    def _gains(
+        self,
+        warped: list[np.ndarray],
+        accum: list[np.ndarray],
+        both_seen: np.ndarray,
+        total: np.ndarray,
+    ) -> list[float | np.ndarray]:
+        """Gains that bring a neighbour to the frame's exposure where both are fully seen.
+
+        ``accum`` still holds the frame itself there (weight 1). RGB: one gain per
+        channel; YUV: one on luma above black, chroma left alone.
         """
-        mask = both_seen[::4, ::4]
-        if self.pixel_format == "rgb24":
-            channels = [(np.s_[..., c], np.s_[::4, ::4, c]) for c in range(3)]
-        else:
-            rows = self.size[1]
-            channels = [(np.s_[:rows], np.s_[:rows:4, ::4])]
-        if mask.sum() < 64:
-            return warped
-        limit, black = self.options.max_gain, self.black_luma
-        for whole, sample in channels:
-            ours = float(reference[sample][mask].mean()) - black
-            theirs = float(warped[sample][mask].mean()) - black
-            if theirs > 1.0 and ours > 1.0:
-                gain = float(np.clip(ours / theirs, 1 / limit, limit))
-                warped[whole] = black + (warped[whole] - black) * gain
-        return warped
+        gains: list[float | np.ndarray] = [1.0] * len(warped)
+        if both_seen.sum() < 64:
+            return gains
+        limit, black = self.options.max_gain, self._black(_Plane(warped[0], 1))
+        ours = accum[0][both_seen] - black
+        theirs = warped[0][both_seen] - black
+        ours_mean, theirs_mean = ours.mean(axis=0), theirs.mean(axis=0)
+        usable = (theirs_mean > 1.0) & (ours_mean > 1.0)
+        ratio = np.where(usable, ours_mean / np.maximum(theirs_mean, 1e-6), 1.0)
+        gains[0] = np.clip(ratio, 1 / limit, limit).astype(np.float32)
+        return gains
+
+
+def _strips(empty: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Rectangles (x0, y0, x1, y1), even-aligned, that together hold every True pixel.
+
+    Each pixel is given to its nearest frame edge; the top and bottom strips span the full
+    width, the left and right ones the rows in between.
+    """
+    height_px, width_px = empty.shape
+    ys, xs = np.nonzero(empty)
+    if len(ys) == 0:
+        return []
+    distances = np.stack([ys, height_px - 1 - ys, xs, width_px - 1 - xs])
+    nearest = distances.argmin(axis=0)
+
+    top = int(ys[nearest == 0].max()) + 1 if np.any(nearest == 0) else 0
+    bottom = int(ys[nearest == 1].min()) if np.any(nearest == 1) else height_px
+    top, bottom = min(top + top % 2, height_px), max(bottom - bottom % 2, top)
+    left = int(xs[nearest == 2].max()) + 1 if np.any(nearest == 2) else 0
+    right = int(xs[nearest == 3].min()) if np.any(nearest == 3) else width_px
+    left, right = min(left + left % 2, width_px), max(right - right % 2, left)
+    boxes = [
+        (0, 0, width_px, top),
+        (0, bottom, width_px, height_px),
+        (0, top, left, bottom),
+        (right, top, width_px, bottom),
+    ]
+    return [b for b in boxes if b[2] > b[0] and b[3] > b[1]]
+
+
+def _region(box: tuple[int, int, int, int], step: int) -> tuple[slice, slice]:
+    x0, y0, x1, y1 = (c // step for c in box)
+    return np.s_[y0:y1, x0:x1]
+
+
+def _shrunk(weight: np.ndarray, step: int, ndim: int) -> np.ndarray:
+    """A luma-resolution weight at a plane's resolution, shaped to multiply its pixels."""
+    if step > 1:
+        height_px, width_px = weight.shape
+        size = (width_px // step, height_px // step)
+        weight = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
+    return weight[:, :, None] if ndim == 3 else weight

@@ -83,7 +83,7 @@ def warp_frame(
     if pixel_format == "rgb24":
         return _warp(image, matrix, (0, 0, 0), border)
     luma, u, v = yuv420p_planes(image)
-    chroma = _chroma_matrix(matrix)
+    chroma = chroma_matrix(matrix)
     black = 0 if full_range else 16
     return pack_yuv420p(
         _warp(luma, matrix, black, border),
@@ -92,7 +92,7 @@ def warp_frame(
     )
 
 
-def _chroma_matrix(matrix: np.ndarray) -> np.ndarray:
+def chroma_matrix(matrix: np.ndarray) -> np.ndarray:
     """The luma-pixel warp expressed on a half-resolution chroma plane.
 
     Chroma sample ``c`` sits at luma position ``2c + 0.5`` (centred siting), so

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mmpipe.stages.stabilize import Stabilize
+from mmpipe.vision.mosaic import Mosaic, _strips
 from mmpipe.vision.transforms import frame_center, to_matrix
 from mmpipe.vision.warp import warp_frame
 from tests.vision.helpers import HEIGHT_PX, WIDTH_PX, run_stabilize, shaken_clip
@@ -64,3 +65,42 @@ def test_mosaic_does_not_borrow_across_a_scene_cut() -> None:
     assert not mosaic.trusted(19, 20) and not mosaic.trusted(25, 15)
     assert mosaic.trusted(21, 30) and mosaic.trusted(3, 12)
     assert len(filled) == 40
+
+
+def test_mosaic_on_yuv_planes_matches_the_rgb_result() -> None:
+    _, _, images = shaken_clip(n_frames=30, amplitude_px=6.0, seed=8)
+    stage = Stabilize(fill="mosaic")
+    rgb = run_stabilize(stage, images)
+    mosaic = stage._mosaic
+    assert mosaic is not None
+    planes = Mosaic(
+        stage.camera_path,
+        stage.smooth_path,
+        stage.plan.flags,
+        width_px=WIDTH_PX,
+        height_px=HEIGHT_PX,
+        pixel_format="yuv420p",
+        full_range=True,
+    )
+    yuv = {j: cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420) for j, image in enumerate(images)}
+    for i in (5, 15, 25):
+        back = cv2.cvtColor(planes.render(i, yuv), cv2.COLOR_YUV2RGB_I420)
+        expected = cv2.cvtColor(
+            cv2.cvtColor(rgb[i], cv2.COLOR_RGB2YUV_I420), cv2.COLOR_YUV2RGB_I420
+        )
+        assert np.abs(back.astype(int) - expected.astype(int)).mean() < 2.5  # chroma at half size
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_strips_hold_every_empty_pixel(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    matrix = cv2.getRotationMatrix2D((79.5, 59.5), rng.uniform(-4, 4), rng.uniform(0.97, 1.02))
+    matrix[:, 2] += rng.uniform(-9, 9, 2)
+    empty = cv2.warpAffine(np.ones((120, 160), np.float32), matrix, (160, 120)) < 1.0
+    boxes = _strips(empty)
+    held = np.zeros_like(empty)
+    for x0, y0, x1, y1 in boxes:
+        assert all(c % 2 == 0 for c in (x0, y0, x1, y1))
+        held[y0:y1, x0:x1] = True
+    assert held[empty].all()
+    assert held.mean() < 0.5  # thin strips, not the whole frame
