@@ -107,14 +107,8 @@ class Mosaic:
         """Output frame ``i`` from the input images ``frames`` (index -> image) around it."""
         own = self.matrix(i, i)
         out = warp_frame(frames[i], own, pixel_format=self.pixel_format, full_range=self.full_range)
-        cover = self._coverage(own, (0, 0, *self.size))
-        if float(cover.min()) >= _FILLED:
-            return out
-        # the frame's own weight fades to 0 over feather_px towards what it leaves empty
-        distance = cv2.distanceTransform((cover >= _FILLED).astype(np.uint8), cv2.DIST_L2, 3)
-        weight = np.clip(distance / max(self.options.feather_px, 1.0), 0.0, 1.0)
-        for box in _strips(weight < 1.0):
-            self._fill(i, frames, box, weight, out)
+        for box in _strips(own, self.size, self.options.feather_px):
+            self._fill(i, frames, box, out)
         return out
 
     def _fill(
@@ -122,14 +116,15 @@ class Mosaic:
         i: int,
         frames: dict[int, np.ndarray],
         box: tuple[int, int, int, int],
-        own_weight: np.ndarray,
         out: np.ndarray,
     ) -> None:
         """Composite one strip ``box`` (x0, y0, x1, y1, luma px, even) of ``out`` in place."""
-        x0, y0, x1, y1 = box
         own = self.matrix(i, i)
         planes = self._planes(out)
-        total = own_weight[y0:y1, x0:x1].astype(np.float32)
+        # the frame's own weight fades to 0 over feather_px towards what it leaves empty
+        covered = (self._coverage(own, box) >= _FILLED).astype(np.uint8)
+        distance = cv2.distanceTransform(covered, cv2.DIST_L2, 3)
+        total = np.clip(distance / max(self.options.feather_px, 1.0), 0.0, 1.0)
         accum = [p.pixels[_region(box, p.step)].astype(np.float32) for p in planes]
         accum = [a * _shrunk(total, p.step, a.ndim) for a, p in zip(accum, planes, strict=True)]
         used = 0
@@ -221,25 +216,37 @@ class Mosaic:
         return gains
 
 
-def _strips(empty: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Rectangles (x0, y0, x1, y1), even-aligned, that together hold every True pixel.
+def _strips(
+    matrix: np.ndarray, size: tuple[int, int], feather_px: float
+) -> list[tuple[int, int, int, int]]:
+    """Rectangles (x0, y0, x1, y1), even-aligned, holding what a warp leaves empty.
 
-    Each pixel is given to its nearest frame edge; the top and bottom strips span the full
-    width, the left and right ones the rows in between.
+    The warped frame is a convex quadrilateral whose edges stay near the frame's edges;
+    the rectangle inside all four of them, shrunk by ``feather_px``, needs no fill, and
+    the four strips around it (top and bottom across the full width, left and right in
+    between) hold the rest. None when the quadrilateral covers the whole frame.
     """
-    height_px, width_px = empty.shape
-    ys, xs = np.nonzero(empty)
-    if len(ys) == 0:
+    width_px, height_px = size
+    corners = np.array(
+        [[0, 0], [width_px - 1, 0], [0, height_px - 1], [width_px - 1, height_px - 1]]
+    )
+    (tl, tr, bl, br) = corners @ np.asarray(matrix)[:, :2].T + np.asarray(matrix)[:, 2]
+    if (
+        max(tl[1], tr[1]) <= 0
+        and min(bl[1], br[1]) >= height_px - 1
+        and max(tl[0], bl[0]) <= 0
+        and min(tr[0], br[0]) >= width_px - 1
+    ):
         return []
-    distances = np.stack([ys, height_px - 1 - ys, xs, width_px - 1 - xs])
-    nearest = distances.argmin(axis=0)
-
-    top = int(ys[nearest == 0].max()) + 1 if np.any(nearest == 0) else 0
-    bottom = int(ys[nearest == 1].min()) if np.any(nearest == 1) else height_px
-    top, bottom = min(top + top % 2, height_px), max(bottom - bottom % 2, top)
-    left = int(xs[nearest == 2].max()) + 1 if np.any(nearest == 2) else 0
-    right = int(xs[nearest == 3].min()) if np.any(nearest == 3) else width_px
-    left, right = min(left + left % 2, width_px), max(right - right % 2, left)
+    reach = feather_px + 1
+    top = int(np.ceil(max(tl[1], tr[1], 0) + reach))
+    bottom = int(np.floor(min(bl[1], br[1], height_px - 1) - reach))
+    left = int(np.ceil(max(tl[0], bl[0], 0) + reach))
+    right = int(np.floor(min(tr[0], br[0], width_px - 1) - reach))
+    top = min(top + top % 2, height_px)
+    bottom = max(bottom - bottom % 2, top)
+    left = min(left + left % 2, width_px)
+    right = max(right - right % 2, left)
     boxes = [
         (0, 0, width_px, top),
         (0, bottom, width_px, height_px),

@@ -97,10 +97,15 @@ def test_strips_hold_every_empty_pixel(seed: int) -> None:
     matrix = cv2.getRotationMatrix2D((79.5, 59.5), rng.uniform(-4, 4), rng.uniform(0.97, 1.02))
     matrix[:, 2] += rng.uniform(-9, 9, 2)
     empty = cv2.warpAffine(np.ones((120, 160), np.float32), matrix, (160, 120)) < 1.0
-    boxes = _strips(empty)
+    boxes = _strips(matrix, (160, 120), feather_px=4.0)
     held = np.zeros_like(empty)
     for x0, y0, x1, y1 in boxes:
         assert all(c % 2 == 0 for c in (x0, y0, x1, y1))
         held[y0:y1, x0:x1] = True
     assert held[empty].all()
     assert held.mean() < 0.5  # thin strips, not the whole frame
+
+
+def test_a_warp_that_covers_the_frame_needs_no_strips() -> None:
+    zoom_in = cv2.getRotationMatrix2D((79.5, 59.5), 0.5, 1.05)
+    assert _strips(zoom_in, (160, 120), feather_px=4.0) == []
