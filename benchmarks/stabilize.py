@@ -34,7 +34,6 @@ VFR, rotated portrait), reporting crashes and the largest frame-to-frame jump.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import multiprocessing
 import os
@@ -53,12 +52,7 @@ import numpy as np
 
 import mmpipe
 from benchmarks.devset import DEFAULT_WORKDIR, Clip, development_set, robustness_set
-from mmpipe.metrics.stability import (
-    cropping_and_distortion,
-    frame_jitter_px,
-    residual_jitter_px,
-    stability_score,
-)
+from mmpipe.metrics.stability import cropping_and_distortion, frame_jitter_px, stability_score
 from mmpipe.stages.stabilize import Stabilize
 
 CRF, PRESET = 18, "medium"
@@ -71,7 +65,6 @@ ANALYSIS_WIDTH_PX = 640  # the OpenCV baseline tracks on frames this wide
 CROP_EVERY = 3  # cropping/distortion on every 3rd frame (a mean and a minimum)
 MIN_TEXTURE_STD = 4.0  # grey levels; flatter frames cannot be registered for the jump measure
 MIN_KEYPOINTS = 50  # fewer SIFT keypoints on a clip's ideal frame: the metrics cannot see it
-OWN_MOTION_PX = 0.5  # an ideal moving more than this by itself has no known motion
 
 Runner = Callable[[Path, Path, Path], None]  # (input, output, scratch folder)
 
@@ -270,7 +263,6 @@ class Row:
     cropping: float | None = None
     distortion: float | None = None
     jitter_px: float | None = None
-    ideal_jitter_px: float | None = None  # input rows: the ideal's own motion (see own_jitter_px)
     error: str = ""
 
 
@@ -333,8 +325,6 @@ def measure(clip: Clip, output: Path, width_px: int, is_input: bool) -> dict:
         jitter = frame_jitter_px(outputs, ideal, fps=clip.fps, max_width_px=width_px)
         return {"jitter_px": jitter * clip.width_px / outputs[0].shape[1]}
 
-    if is_input:  # also: how much the ideal moves by itself (the floor of the jitter)
-        attempt(lambda: {"ideal_jitter_px": own_jitter_px(ideal, clip)})
     attempt(lambda: {"stability": stability_score(outputs, max_width_px=width_px).score})
     if is_input:  # the input against itself: no crop, no distortion, by definition
         figures.update(cropping=1.0, distortion=1.0)
@@ -344,26 +334,6 @@ def measure(clip: Clip, output: Path, width_px: int, is_input: bool) -> dict:
     if errors:
         figures["error"] = "metrics: " + "; ".join(errors)
     return figures
-
-
-def own_jitter_px(frames: list[np.ndarray], clip: Clip) -> float:
-    """The high-frequency motion a clip has by itself (px RMS at the clip's size).
-
-    Consecutive frames registered (corners, LK, RANSAC) and chained into a path, high-passed
-    like the jitter measure. On a synthetic ideal it is the measurement's own noise; on real
-    footage it is the footage's own shake, which a stabilizer removes as well, so jitter
-    measured against such an ideal cannot fall below it.
-    """
-    path = [np.eye(3)]
-    greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if f.ndim == 3 else f for f in frames]
-    for previous, current in itertools.pairwise(greys):
-        step = track(previous, current)
-        path.append((np.eye(3) if step is None else np.vstack([step, [0, 0, 1]])) @ path[-1])
-    height_px, width_px = greys[0].shape
-    jitter = residual_jitter_px(
-        np.array(path), width_px=width_px, height_px=height_px, fps=clip.fps
-    )
-    return jitter * clip.width_px / width_px
 
 
 def time_tools(clips: list[Clip], tools: list[str], workdir: Path) -> list[Row]:
@@ -535,9 +505,7 @@ def targets_table(rows: list[Row], clips: list[Clip]) -> list[str]:
     """The issue's targets, clip by clip, for each mmpipe method.
 
     vid.stab's best setting is the one with the higher stability score on that clip; the
-    best reference for jitter is the lowest jitter among all the other tools. Jitter is a
-    known-motion target: a clip whose ideal moves by itself by more than OWN_MOTION_PX
-    (real footage with its own shake) has no known motion, and is reported, not judged.
+    best reference for jitter is the lowest jitter among all the other tools.
     """
     table = {(r.clip, r.tool): r for r in rows}
     lines = [
@@ -563,14 +531,7 @@ def targets_table(rows: list[Row], clips: list[Clip]) -> list[str]:
                 ]
             else:
                 cells = ["n/a"] * 3
-            floor = table.get((clip.name, "input"))
-            floor_px = floor.ideal_jitter_px if floor else None
-            if floor_px is not None and floor_px > OWN_MOTION_PX:
-                cells.append(
-                    f"n/a: the ideal moves by itself ({floor_px:.2f} px; "
-                    f"{ours.jitter_px or float('nan'):.2f} measured)"
-                )
-            elif refs and ours.jitter_px is not None:
+            if refs and ours.jitter_px is not None:
                 ref = min(refs, key=lambda r: r.jitter_px)
                 half = 0.5 * ref.jitter_px
                 cells.append(
@@ -586,6 +547,24 @@ def targets_table(rows: list[Row], clips: list[Clip]) -> list[str]:
             else:
                 cells.append("(1080p only)")
             lines.append(f"| {clip.name} | {tool} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def speed_table(rows: list[Row], clips: list[Clip]) -> list[str]:
+    """Seconds and frames per second end to end, and the speed-up over vid.stab's two passes."""
+    table = {(r.clip, r.tool): r for r in rows}
+    lines = [
+        "| clip | tool | s | fps | x vid.stab two passes |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for clip in clips:
+        two_pass = table.get((clip.name, "vidstab"))
+        for row in (r for r in rows if r.clip == clip.name):
+            ratio = "-"
+            if two_pass and two_pass.seconds and row.seconds:
+                ratio = f"{two_pass.seconds / row.seconds:.2f}"
+            cells = [fmt(row.seconds, 1), fmt(row.fps, 1), ratio]
+            lines.append(f"| {clip.name} | {row.tool} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -614,6 +593,9 @@ def main() -> None:
     parser.add_argument("--metric-width", type=int, default=360, help="px, for the metrics")
     parser.add_argument("--jobs", type=int, default=2, help="processes for the metrics")
     parser.add_argument("--no-robustness", action="store_true")
+    parser.add_argument(
+        "--speed-only", action="store_true", help="only time the tools on the 1080p clips"
+    )
     args = parser.parse_args()
     tools = [t for t in args.tools.split(",") if t]
     unknown = sorted(set(tools) - set(TOOLS))
@@ -622,6 +604,13 @@ def main() -> None:
     started = time.perf_counter()
     clips = development_set(args.workdir, quick=args.quick)
     print(f"development set ready ({time.perf_counter() - started:.0f} s); timing, one at a time:")
+    if args.speed_only:
+        clips = [clip for clip in clips if clip.height_px >= 1080]
+        load_before = os.getloadavg()[0]
+        rows = time_tools(clips, tools, args.workdir)
+        print(f"\n1080p, x264 CRF {CRF} {PRESET}, load {load_before:.1f} before\n")
+        print("\n".join(speed_table(rows, clips)))
+        return
     load_before = os.getloadavg()[0]
     rows = time_tools(clips, tools, args.workdir)
     load_after = os.getloadavg()[0]
