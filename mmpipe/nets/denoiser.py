@@ -11,8 +11,12 @@ Signal path per 10 ms hop (``hop`` = 480 samples, ``window`` = 960, sqrt-Hann, 5
 5. ``Y = min_gain * X + (1 - min_gain) * Y`` (attenuation limit), inverse DFT, window,
    overlap-add.
 
-Nothing looks ahead: the output is the input delayed by exactly ``window - hop`` samples
-(10 ms) when the network passes everything through. ``forward`` takes any whole number of hops
+With ``lookahead = L`` frames (default 0: nothing looks ahead) the network sees the features
+of frames ``t-L..t`` (one linear layer over the ``L+1`` frames) and its gains and deep filter
+apply to frame ``t-L``; the deep filter then also takes ``df_lookahead`` (<= L) future frames
+``X[t-L+1..t-L+df_lookahead]``. The output is the input delayed by exactly
+``window - hop + L * hop`` samples (10 ms + L * 10 ms) when the network passes everything
+through. ``forward`` takes any whole number of hops
 and an explicit state, so one hop at a time and a whole file in one call are the same
 function (the file path uses ``torch.fft``; streaming/export uses DFT matrices: same math).
 """
@@ -44,11 +48,23 @@ class DenoiserConfig:
     n_layers: int = 2
     df_bins: int = 96
     df_order: int = 3
+    lookahead: int = 0
+    df_lookahead: int = 0
 
     @property
     def latency_samples(self) -> int:
         """Delay of the output behind the input, in samples."""
-        return self.window - self.hop
+        return self.window - self.hop + self.lookahead * self.hop
+
+    @property
+    def n_features(self) -> int:
+        """Features per frame: band log energies + the low complex bins."""
+        return self.n_bands + 2 * self.df_bins
+
+    @property
+    def history_frames(self) -> int:
+        """Past frames kept in ``spectrum_history``."""
+        return self.df_order - 1 + self.lookahead
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps({"model": "denoiser", **asdict(self)}, indent=2) + "\n")
@@ -122,6 +138,8 @@ class Denoiser(nn.Module):
         self.config = config = config or DenoiserConfig()
         if config.window != 2 * config.hop:
             raise ValueError("window must be twice the hop (50 % overlap)")
+        if not 0 <= config.df_lookahead <= config.lookahead:
+            raise ValueError("df_lookahead must be between 0 and lookahead")
         self.use_dft_matrices = False  # True for export/streaming; same result
         n_bins = config.window // 2 + 1
         window = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(config.window) / config.window))
@@ -140,22 +158,31 @@ class Denoiser(nn.Module):
                 name, torch.from_numpy(np.asarray(value, np.float32)), persistent=False
             )
         self.n_bins = n_bins
-        self.embed = nn.Linear(config.n_bands + 2 * config.df_bins, config.hidden)
+        self.embed = nn.Linear(config.n_features * (config.lookahead + 1), config.hidden)
         self.gru = nn.GRU(config.hidden, config.hidden, config.n_layers, batch_first=True)
         self.gains = nn.Linear(config.hidden, config.n_bands)
         self.deep_filter = nn.Linear(config.hidden, config.df_order * config.df_bins * 2)
         nn.init.zeros_(self.deep_filter.weight)
         nn.init.zeros_(self.deep_filter.bias)
+        if config.df_lookahead:  # taps on the future frames, in the order t-L+1, t-L+2, ...
+            self.deep_filter_ahead = nn.Linear(
+                config.hidden, config.df_lookahead * config.df_bins * 2
+            )
+            nn.init.zeros_(self.deep_filter_ahead.weight)
+            nn.init.zeros_(self.deep_filter_ahead.bias)
         nn.init.constant_(self.gains.bias, 2.0)  # start close to passing everything
 
     def initial_state(self, batch: int) -> State:
         """Zero state for ``batch`` independent streams (e.g. channels)."""
         c = self.config
         device = self.window.device
+        # without look-ahead only the low bins of past frames are needed (deep filter taps);
+        # with it, whole past spectra (the gains apply to frame t - lookahead)
+        width = 2 * (self.n_bins if c.lookahead else c.df_bins)
         return (
             torch.zeros(batch, c.window - c.hop, device=device),
             torch.zeros(batch, c.window - c.hop, device=device),
-            torch.zeros(batch, c.df_order - 1, c.df_bins * 2, device=device),
+            torch.zeros(batch, c.history_frames, width, device=device),
             torch.zeros(c.n_layers, batch, c.hidden, device=device),
         )
 
@@ -192,12 +219,39 @@ class Denoiser(nn.Module):
             dim=2,
         )
         real, imag = self._analysis(frames * self.window)  # [B, K, bins]
+        if c.lookahead:
+            real, imag, real_out, imag_out, spectra, hidden = self._ahead(
+                real, imag, history, hidden, batch
+            )
+        else:
+            real_out, imag_out, spectra, hidden = self._causal(real, imag, history, hidden, batch)
+        real_out = min_gain * real + (1 - min_gain) * real_out
+        imag_out = min_gain * imag + (1 - min_gain) * imag_out
 
+        frames_out = self._synthesis(real_out, imag_out) * self.window  # [B, K, window]
+        second = torch.cat([output_tail.unsqueeze(1), frames_out[:, :, c.hop :]], dim=1)
+        output = (frames_out[:, :, : c.hop] + second[:, :-1]).reshape(batch, -1)
+        past = c.history_frames  # the newest frames of the history + this call's spectra
+        new_history = spectra[:, -past:] if past else history
+        return output, (buffer[:, -(c.window - c.hop) :], second[:, -1], new_history, hidden)
+
+    def _features(self, real: Tensor, imag: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-frame features ``[B, K, n_features]`` of spectra ``[B, K, bins]``, and the
+        low complex bins ``[B, K, 2 * df_bins]`` (real, imaginary)."""
+        c = self.config
         power = real**2 + imag**2
         band_db = 10 * torch.log10(power @ self.pool + 1e-10)
         rms = torch.sqrt(power.mean(dim=-1, keepdim=True) + 1e-10)
         low = torch.cat([real[..., : c.df_bins], imag[..., : c.df_bins]], dim=-1)  # [B,K,2F]
-        features = torch.cat([(band_db + 60) / 30, low / rms / 4], dim=-1)
+        return torch.cat([(band_db + 60) / 30, low / rms / 4], dim=-1), low
+
+    def _causal(self, real: Tensor, imag: Tensor, history: Tensor, hidden: Tensor, batch: int):
+        """No look-ahead: gains and deep filter for the newest frames (the shipped model).
+
+        Returns the enhanced spectra, the past + new low-band frames, the GRU state.
+        """
+        c = self.config
+        features, low = self._features(real, imag)
         out, hidden = self.gru(torch.relu(self.embed(features)), hidden)
 
         gain = torch.sigmoid(self.gains(out)) @ self.spread  # [B, K, bins]
@@ -215,14 +269,45 @@ class Denoiser(nn.Module):
         zeros = torch.zeros_like(real_out[..., c.df_bins :])
         real_out = real_out + torch.cat([fix_real, zeros], dim=-1)
         imag_out = imag_out + torch.cat([fix_imag, zeros], dim=-1)
-        real_out = min_gain * real + (1 - min_gain) * real_out
-        imag_out = min_gain * imag + (1 - min_gain) * imag_out
+        return real_out, imag_out, frames_low, hidden
 
-        frames_out = self._synthesis(real_out, imag_out) * self.window  # [B, K, window]
-        second = torch.cat([output_tail.unsqueeze(1), frames_out[:, :, c.hop :]], dim=1)
-        output = (frames_out[:, :, : c.hop] + second[:, :-1]).reshape(batch, -1)
-        new_history = frames_low[:, -past:] if past else history
-        return output, (buffer[:, -(c.window - c.hop) :], second[:, -1], new_history, hidden)
+    def _ahead(self, real: Tensor, imag: Tensor, history: Tensor, hidden: Tensor, batch: int):
+        """Look-ahead of ``L`` frames: the step at frame t enhances frame t - L.
+
+        Returns the target spectra (frames t - L, for the attenuation limit), the enhanced
+        ones, the past + new spectra and the GRU state.
+        """
+        c = self.config
+        steps, bins = real.shape[1], real.shape[2]
+        ahead, past, n_df = c.lookahead, c.history_frames, c.df_bins
+        spectra = torch.cat([history, torch.cat([real, imag], dim=-1)], dim=1)  # [B, P+K, 2N]
+        all_real, all_imag = spectra[..., :bins], spectra[..., bins:]
+        first = past - ahead  # index of frame t - L for the first new step
+        features, _ = self._features(all_real[:, first:], all_imag[:, first:])  # [B, L+K, F]
+        context = torch.cat([features[:, j : j + steps] for j in range(ahead + 1)], dim=-1)
+        out, hidden = self.gru(torch.relu(self.embed(context)), hidden)
+
+        target_real = all_real[:, first : first + steps]
+        target_imag = all_imag[:, first : first + steps]
+        gain = torch.sigmoid(self.gains(out)) @ self.spread  # [B, K, bins]
+        real_out, imag_out = gain * target_real, gain * target_imag
+        coefs = self.deep_filter(out).reshape(batch, steps, c.df_order, 2 * n_df)
+        if c.df_lookahead:
+            future = self.deep_filter_ahead(out).reshape(batch, steps, c.df_lookahead, 2 * n_df)
+            coefs = torch.cat([coefs, future], dim=2)
+        taps = list(range(c.df_order)) + [-j for j in range(1, c.df_lookahead + 1)]
+        fix_real = fix_imag = 0.0
+        for index, k in enumerate(taps):  # X[t - L - k]
+            start = first - k
+            x_re = all_real[:, start : start + steps, :n_df]
+            x_im = all_imag[:, start : start + steps, :n_df]
+            c_re, c_im = coefs[:, :, index, :n_df], coefs[:, :, index, n_df:]
+            fix_real = fix_real + c_re * x_re - c_im * x_im
+            fix_imag = fix_imag + c_re * x_im + c_im * x_re
+        zeros = torch.zeros_like(real_out[..., n_df:])
+        real_out = real_out + torch.cat([fix_real, zeros], dim=-1)
+        imag_out = imag_out + torch.cat([fix_imag, zeros], dim=-1)
+        return target_real, target_imag, real_out, imag_out, spectra, hidden
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -246,3 +331,26 @@ def from_pretrained(directory: Path) -> Denoiser:
     model = Denoiser(DenoiserConfig.load(directory / "config.json"))
     model.load_state_dict(load_file(str(directory / "model.safetensors")))
     return model.eval()
+
+
+def warm_start(model: Denoiser, source: dict[str, Tensor]) -> list[str]:
+    """Copy a trained state dict ``source`` into ``model`` (e.g. causal -> look-ahead).
+
+    Tensors of the same shape are copied; the input layer of a look-ahead model gets the
+    source's weights on its frame ``t - L`` block and zeros on the newer frames, so with the
+    zero-initialised future deep-filter taps the new model starts as the source model delayed
+    by ``L`` hops. Returns the names of the parameters left as initialised.
+    """
+    own = model.state_dict()
+    untouched = []
+    with torch.no_grad():
+        for name, value in own.items():
+            old = source.get(name)
+            if old is not None and old.shape == value.shape:
+                value.copy_(old)
+            elif name == "embed.weight" and old is not None and old.shape[0] == value.shape[0]:
+                value.zero_()
+                value[:, : old.shape[1]] = old
+            else:
+                untouched.append(name)
+    return untouched

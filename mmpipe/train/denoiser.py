@@ -133,6 +133,7 @@ def train(
     validate_every_s: float = 480.0,
     validation_count: int = 40,
     config=None,
+    init_from: Path | None = None,
 ) -> dict:
     """Train (or continue training) the denoiser for ``minutes`` of wall time.
 
@@ -142,10 +143,20 @@ def train(
     ``out_dir`` receives the best weights; ``work_dir`` the checkpoint and ``log.jsonl``.
     With ``resume`` an existing checkpoint is continued (same seed -> same batches). The
     learning rate follows a cosine over the total training time, ``minutes`` included.
+    ``config`` (a ``DenoiserConfig``) selects the variant of a new run; ``init_from`` (a
+    model folder: config.json + model.safetensors) warm-starts a new run from trained
+    weights (``mmpipe.nets.denoiser.warm_start``: e.g. a look-ahead variant from the causal
+    model); both are ignored when a checkpoint is resumed.
     Returns the last validation scores.
     """
     torch = _torch()
-    from mmpipe.nets.denoiser import Denoiser, DenoiserConfig, save_pretrained
+    from mmpipe.nets.denoiser import (
+        Denoiser,
+        DenoiserConfig,
+        from_pretrained,
+        save_pretrained,
+        warm_start,
+    )
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -161,6 +172,9 @@ def train(
     val_noisy, val_clean, val_snrs = validation_set(prepared, count=validation_count)
 
     model = Denoiser(config or DenoiserConfig())
+    if init_from is not None:
+        fresh = warm_start(model, from_pretrained(Path(init_from)).state_dict())
+        logger.info("warm start from %s; new parameters: %s", init_from, fresh or "none")
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
     checkpoint_path = work_dir / "checkpoint.pt"
     log_path = work_dir / "log.jsonl"
@@ -219,6 +233,10 @@ def train(
 
     if step == 0:
         log({"noisy_input": evaluate_identity(val_noisy, val_clean, val_snrs)})
+        if init_from is not None:  # the starting point, for the record
+            model.eval()
+            start = evaluate(model, val_noisy, val_clean, val_snrs)
+            log({"step": 0, "elapsed_min": 0.0, "init_from": str(init_from), "validation": start})
     model.train()
     last_checkpoint = last_validation = time.monotonic()
     session_start = time.monotonic()
@@ -285,6 +303,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-resume", action="store_true")
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    parser.add_argument(
+        "--config",
+        help="JSON of DenoiserConfig fields for a new run, e.g. '{\"lookahead\": 2}'",
+    )
+    parser.add_argument("--init-from", type=Path, help="model folder to warm-start a new run")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(
@@ -295,7 +319,19 @@ def main(argv: list[str] | None = None) -> None:
         not args.no_resume,
         work_dir=args.work,
         threads=args.threads,
+        learning_rate=args.lr,
+        config=_config(args.config),
+        init_from=args.init_from,
     )
+
+
+def _config(text: str | None):
+    """A ``DenoiserConfig`` from a JSON object of overrides (``None`` -> the default)."""
+    if text is None:
+        return None
+    from mmpipe.nets.denoiser import DenoiserConfig
+
+    return DenoiserConfig(**json.loads(text))
 
 
 if __name__ == "__main__":

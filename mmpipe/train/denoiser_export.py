@@ -10,12 +10,17 @@ name                shape                       meaning
 audio               float32 [B, K*480]          input samples, 48 kHz, about [-1, 1]
 input_tail          float32 [B, 480]            state: last 480 input samples
 output_tail         float32 [B, 480]            state: overlap-add carry
-spectrum_history    float32 [B, df_order-1, 2*df_bins]  state: past low-band spectra
+spectrum_history    float32 [B, P, W]           state: past spectra (see below)
 gru_state           float32 [n_layers, B, hidden]       state: GRU hidden units
 min_gain            float32 [1]                 0 = full suppression; 10**(-dB/20) limits it
-audio_out           float32 [B, K*480]          denoised samples, 480 samples (10 ms) late
+audio_out           float32 [B, K*480]          denoised samples, ``latency_samples`` late
 *_out               same as the state inputs    the new state, fed back on the next call
 ==================  ==========================  =========================================
+
+``spectrum_history``: without look-ahead (the default config) ``P = df_order - 1`` past frames
+of the low ``W = 2 * df_bins`` values (real, imaginary); with ``lookahead = L`` frames,
+``P = df_order - 1 + L`` whole past spectra, ``W = 2 * 481``. ``latency_samples`` is
+``480 * (1 + L)`` (10 ms without look-ahead).
 
 All states start at zeros. The contract constants (sample rate, hop, latency, state shapes,
 weights hash) are written into the ONNX metadata and checked by ``mmpipe.runtime``.

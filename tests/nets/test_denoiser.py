@@ -16,9 +16,15 @@ from mmpipe.nets.denoiser import (  # noqa: E402
     erb_band_edges,
     from_pretrained,
     save_pretrained,
+    warm_start,
 )
 
 TINY = DenoiserConfig(n_bands=16, hidden=24, n_layers=1, df_bins=32, df_order=3)
+# the look-ahead variant: gains and deep filter for frame t - 2, future deep-filter taps
+TINY_AHEAD = DenoiserConfig(
+    n_bands=16, hidden=24, n_layers=1, df_bins=32, df_order=3, lookahead=2, df_lookahead=2
+)
+VARIANTS = pytest.mark.parametrize("config", [TINY, TINY_AHEAD], ids=["causal", "lookahead"])
 
 
 def random_model(config: DenoiserConfig = TINY, seed: int = 0) -> Denoiser:
@@ -29,8 +35,9 @@ def random_model(config: DenoiserConfig = TINY, seed: int = 0) -> Denoiser:
     return model.eval()
 
 
-def test_hop_by_hop_equals_whole_sequence() -> None:
-    model = random_model()
+@VARIANTS
+def test_hop_by_hop_equals_whole_sequence(config: DenoiserConfig) -> None:
+    model = random_model(config)
     hop = model.config.hop
     audio = torch.randn(2, 20 * hop) * 0.1
     with torch.no_grad():
@@ -44,8 +51,9 @@ def test_hop_by_hop_equals_whole_sequence() -> None:
     assert torch.allclose(torch.cat(parts, dim=1), whole, atol=1e-5)
 
 
-def test_chunks_of_several_hops_equal_whole_sequence() -> None:
-    model = random_model()
+@VARIANTS
+def test_chunks_of_several_hops_equal_whole_sequence(config: DenoiserConfig) -> None:
+    model = random_model(config)
     hop = model.config.hop
     audio = torch.randn(1, 12 * hop) * 0.1
     with torch.no_grad():
@@ -59,8 +67,9 @@ def test_chunks_of_several_hops_equal_whole_sequence() -> None:
     assert torch.allclose(torch.cat(parts, dim=1), whole, atol=1e-5)
 
 
-def test_passthrough_is_input_delayed_by_latency() -> None:
-    model = random_model()
+@VARIANTS
+def test_passthrough_is_input_delayed_by_latency(config: DenoiserConfig) -> None:
+    model = random_model(config)
     latency = model.config.latency_samples
     audio = torch.randn(1, 10 * model.config.hop)
     with torch.no_grad():
@@ -79,13 +88,39 @@ def test_default_size_and_bands() -> None:
     assert np.all(np.diff(edges) >= config.min_band_bins)
 
 
-def test_config_and_weights_round_trip(tmp_path: Path) -> None:
-    model = random_model()
+@VARIANTS
+def test_config_and_weights_round_trip(tmp_path: Path, config: DenoiserConfig) -> None:
+    model = random_model(config)
     save_pretrained(model, tmp_path)
     loaded = from_pretrained(tmp_path)
-    assert loaded.config == TINY
+    assert loaded.config == config
     audio = torch.randn(1, 4 * TINY.hop)
     with torch.no_grad():
         a, _ = model(audio, model.initial_state(1))
         b, _ = loaded(audio, loaded.initial_state(1))
     assert torch.equal(a, b)
+
+
+def test_lookahead_latency_and_state() -> None:
+    assert TINY_AHEAD.latency_samples == TINY.latency_samples + 2 * TINY.hop
+    state = Denoiser(TINY_AHEAD).initial_state(3)
+    assert state[2].shape == (3, 4, 2 * (TINY.window // 2 + 1))  # df_order - 1 + lookahead
+    with pytest.raises(ValueError, match="df_lookahead"):
+        Denoiser(DenoiserConfig(lookahead=1, df_lookahead=2))
+
+
+def test_warm_start_is_the_causal_model_delayed_by_the_lookahead() -> None:
+    causal = random_model(TINY)
+    ahead = Denoiser(TINY_AHEAD).eval()
+    assert warm_start(ahead, causal.state_dict()) == [
+        "deep_filter_ahead.weight",
+        "deep_filter_ahead.bias",
+    ]
+    shift = TINY_AHEAD.lookahead * TINY.hop
+    audio = torch.randn(2, 20 * TINY.hop) * 0.1
+    with torch.no_grad():
+        # the look-ahead model's first steps see all-zero past frames: zeros in front of the
+        # causal model's input make its first frames the same
+        expected, _ = causal(torch.cat([torch.zeros(2, shift), audio], 1), causal.initial_state(2))
+        out, _ = ahead(audio, ahead.initial_state(2))
+    assert torch.allclose(out, expected[:, :-shift], atol=1e-5)

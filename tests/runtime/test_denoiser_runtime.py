@@ -15,13 +15,15 @@ pytest.importorskip("onnx")
 
 from mmpipe.nets.denoiser import save_pretrained  # noqa: E402
 from mmpipe.train.denoiser_export import check_parity, export_denoiser  # noqa: E402
-from tests.nets.test_denoiser import random_model  # noqa: E402
+from tests.nets.test_denoiser import TINY, TINY_AHEAD, random_model  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+@pytest.fixture(scope="module", params=[TINY, TINY_AHEAD], ids=["causal", "lookahead"])
+def exported(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("denoiser")
-    save_pretrained(random_model(), root / "model")
+    save_pretrained(random_model(request.param), root / "model")
     export_denoiser(root / "model", root / "denoiser.onnx", tolerance=1e-4)
     return root / "model", root / "denoiser.onnx"
 
@@ -41,7 +43,10 @@ def test_onnx_matches_torch_hop_by_hop_and_in_chunks(exported: tuple[Path, Path]
 
 
 def test_parity_check_fails_on_mismatch(exported: tuple[Path, Path]) -> None:
-    model = random_model(seed=5)  # other weights than the exported file
+    from mmpipe.nets.denoiser import from_pretrained
+
+    config = from_pretrained(exported[0]).config
+    model = random_model(config, seed=5)  # other weights than the exported file
     with pytest.raises(Exception, match="differs from torch"):
         check_parity(model, exported[1], tolerance=1e-4)
 

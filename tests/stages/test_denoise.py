@@ -126,3 +126,32 @@ def test_torch_backend_matches_onnx_backend() -> None:
     onnx_out = Denoise().process_array(x, sample_rate=16_000)
     torch_out = Denoise(backend="torch").process_array(x, sample_rate=16_000)
     np.testing.assert_allclose(torch_out, onnx_out, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def lookahead_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random look-ahead variant (30 ms latency), exported like the shipped model."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from mmpipe.nets.denoiser import save_pretrained
+    from mmpipe.train.denoiser_export import export_denoiser
+    from tests.nets.test_denoiser import TINY_AHEAD, random_model
+
+    root = tmp_path_factory.mktemp("lookahead")
+    save_pretrained(random_model(TINY_AHEAD), root / "model")
+    export_denoiser(root / "model", root / "denoiser.onnx")
+    return root / "denoiser.onnx"
+
+
+@pytest.mark.parametrize("rate_hz", [48_000, 16_000])
+def test_lookahead_variant_is_aligned_and_streams(lookahead_export: Path, rate_hz: int) -> None:
+    x = tones(rate_hz, 0.6)
+    passed = Denoise(attenuation_limit_db=0.0, model_path=lookahead_export).process_array(
+        x, sample_rate=rate_hz
+    )
+    edge = rate_hz // 20
+    np.testing.assert_allclose(passed[:, edge:-edge], x[:, edge:-edge], atol=1e-4)
+    stage = Denoise(model_path=lookahead_export)
+    whole = stage.process_array(x, sample_rate=rate_hz)
+    streamed = run_blocks(stage, x, rate_hz, [1, 333, 4096, 17, 960])
+    np.testing.assert_allclose(streamed, whole, atol=2e-5)

@@ -96,3 +96,35 @@ def test_train_writes_weights_log_and_resumes(corpus: Path, tmp_path: Path) -> N
     assert second > first
     log = [json.loads(line) for line in (tmp_path / "work" / "log.jsonl").read_text().splitlines()]
     assert "noisy_input" in log[0] and "validation" in log[-1]
+
+
+def test_warm_start_of_a_lookahead_variant(corpus: Path, tmp_path: Path) -> None:
+    causal = DenoiserConfig(n_bands=16, hidden=16, n_layers=1, df_bins=16, df_order=2)
+    ahead = DenoiserConfig(**{**causal.__dict__, "lookahead": 2, "df_lookahead": 1})
+    kwargs = {"batch": 2, "segment_s": 0.5, "validation_count": 5}
+    train(
+        0.02,
+        corpus,
+        tmp_path / "causal",
+        resume=False,
+        work_dir=tmp_path / "w1",
+        config=causal,
+        **kwargs,
+    )
+    train(
+        0.02,
+        corpus,
+        tmp_path / "ahead",
+        resume=False,
+        work_dir=tmp_path / "w2",
+        config=ahead,
+        init_from=tmp_path / "causal",
+        **kwargs,
+    )
+    log = [json.loads(line) for line in (tmp_path / "w2" / "log.jsonl").read_text().splitlines()]
+    assert log[1]["init_from"] == str(tmp_path / "causal") and "validation" in log[1]
+    saved = json.loads((tmp_path / "ahead" / "config.json").read_text())
+    assert saved["lookahead"] == 2 and saved["df_lookahead"] == 1
+    assert torch.load(tmp_path / "w2" / "checkpoint.pt", weights_only=False)["config"] == (
+        ahead.__dict__
+    )
