@@ -7,10 +7,13 @@ on stderr and a non-zero exit status.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 
 from tqdm import tqdm
@@ -190,7 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        return args.run(args)
+        with _ctrl_c_noted():
+            return args.run(args)
     except _UsageError as exc:
         print(f"mmpipe: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -326,6 +330,33 @@ def _summary(report: RunReport, quiet: bool) -> None:
 _SECONDS_BAR = "{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]"
 
 
+_INTERRUPTED = threading.Event()
+
+
+@contextlib.contextmanager
+def _ctrl_c_noted() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt as usual and is also remembered.
+
+    Python can lose a KeyboardInterrupt raised while a destructor runs; the progress
+    callback (called for every frame, and once more before the output is put in place)
+    raises it again, so an interrupted job never leaves an output behind.
+    """
+    _INTERRUPTED.clear()
+
+    def interrupt(signum: int, frame: object) -> None:
+        _INTERRUPTED.set()
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class _ProgressBar:
     """An ``on_progress`` callback drawing one tqdm bar (with ETA) per phase."""
 
@@ -338,6 +369,8 @@ class _ProgressBar:
         return self
 
     def __call__(self, progress: Progress) -> None:
+        if _INTERRUPTED.is_set():
+            raise KeyboardInterrupt
         if self.quiet:
             return
         if progress.phase != self.phase:

@@ -45,6 +45,8 @@ class Progress:
     """Reported to ``on_progress`` as work is done: ``phase`` is "analyze" or "render".
 
     Counted in video frames, or in seconds of audio (``unit="s"``) when no video is encoded.
+    The last report comes once more just before the output is put in place, so a callback
+    that raises there (to cancel) still leaves no output.
     """
 
     phase: str
@@ -140,8 +142,17 @@ class Pipeline:
         )
         os.close(fd)
         tmp = Path(tmp_name)
+        sent: list[Progress] = []
+
+        def progress(update: Progress) -> None:
+            sent[:] = [update]
+            if on_progress:
+                on_progress(update)
+
         try:
-            _render(job, source, tmp, format_name, info, spec, report, on_progress)
+            _render(job, source, tmp, format_name, info, spec, report, progress)
+            if on_progress and sent:  # once more just before the output is put in place
+                on_progress(sent[0])
             os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)

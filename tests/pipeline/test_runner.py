@@ -150,7 +150,9 @@ def test_two_pass_stage_sees_every_frame_downscaled_before_rendering(tmp_path: P
     assert [index for index, _, _ in stage.seen] == list(range(15))
     assert {shape for _, shape, _ in stage.seen} == {(43, 32)}  # display orientation, 32 wide
     assert (stage.spec.width_px, stage.spec.height_px) == (96, 128)
-    assert [p.phase for p in phases] == ["analyze"] * 15 + ["render"] * 15
+    # one report per frame, and the last once more just before the output is put in place
+    assert [p.phase for p in phases] == ["analyze"] * 15 + ["render"] * 16
+    assert phases[-1] == phases[-2]
 
 
 def test_hard_link_to_the_input_is_refused(tmp_path: Path) -> None:
@@ -284,3 +286,19 @@ def test_frames_stay_in_yuv_planes_when_every_stage_takes_them(
     mixed = Record()
     assert mmpipe.Pipeline([mixed, Invert()]).run(src, tmp_path / "b.mp4").frames_out == 5
     assert mixed.spec.pixel_format == "rgb24"  # Invert takes only RGB
+
+
+def test_a_callback_cancelling_at_the_last_report_leaves_no_output(tmp_path: Path) -> None:
+    """The CLI's Ctrl-C safety net: a cancel seen only at the very end still writes nothing."""
+    src = write_clip(tmp_path / "in.mp4", frames=5)
+    seen: list[mmpipe.Progress] = []
+
+    def cancel_at_the_end(progress: mmpipe.Progress) -> None:
+        if seen and progress is seen[-1]:
+            raise KeyboardInterrupt
+        seen.append(progress)
+
+    with pytest.raises(KeyboardInterrupt):
+        mmpipe.Pipeline().run(src, tmp_path / "out.mp4", on_progress=cancel_at_the_end)
+    assert len(seen) == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
