@@ -36,34 +36,27 @@ def random_model(config: DenoiserConfig = TINY, seed: int = 0) -> Denoiser:
 
 
 @VARIANTS
-def test_hop_by_hop_equals_whole_sequence(config: DenoiserConfig) -> None:
+@pytest.mark.parametrize(
+    ("channels", "hops_per_call", "dft_matrices"),
+    [(2, (1,) * 20, True), (1, (1, 4, 2, 5), False)],
+    ids=["hops", "uneven"],
+)
+def test_streaming_equals_whole_sequence(
+    config: DenoiserConfig, channels: int, hops_per_call: tuple[int, ...], dft_matrices: bool
+) -> None:
+    """Hop by hop (with the exported graph's DFT matrices) or in uneven chunks of hops."""
     model = random_model(config)
     hop = model.config.hop
-    audio = torch.randn(2, 20 * hop) * 0.1
+    audio = torch.randn(channels, sum(hops_per_call) * hop) * 0.1
     with torch.no_grad():
-        whole, _ = model(audio, model.initial_state(2))
-        model.use_dft_matrices = True
-        state = model.initial_state(2)
-        parts = []
-        for start in range(0, audio.shape[1], hop):  # also in uneven chunks of hops
-            out, state = model(audio[:, start : start + hop], state)
+        whole, _ = model(audio, model.initial_state(channels))
+        model.use_dft_matrices = dft_matrices
+        state = model.initial_state(channels)
+        parts, start = [], 0
+        for hops in hops_per_call:
+            out, state = model(audio[:, start : start + hops * hop], state)
             parts.append(out)
-    assert torch.allclose(torch.cat(parts, dim=1), whole, atol=1e-5)
-
-
-@VARIANTS
-def test_chunks_of_several_hops_equal_whole_sequence(config: DenoiserConfig) -> None:
-    model = random_model(config)
-    hop = model.config.hop
-    audio = torch.randn(1, 12 * hop) * 0.1
-    with torch.no_grad():
-        whole, _ = model(audio, model.initial_state(1))
-        state = model.initial_state(1)
-        parts = []
-        for size in (1, 4, 2, 5):
-            start = sum(p.shape[1] for p in parts)
-            out, state = model(audio[:, start : start + size * hop], state)
-            parts.append(out)
+            start += hops * hop
     assert torch.allclose(torch.cat(parts, dim=1), whole, atol=1e-5)
 
 
