@@ -392,7 +392,7 @@ def _stream(
         decode_video=job.encode_video,
         decode_audio=decoded_audio,
         copy=set(writer.copied),
-        pixel_format=_pixel_format(video_stages, info) if job.encode_video else "rgb24",
+        pixel_format=spec.pixel_format if spec is not None else "rgb24",  # stages keep it
     )
     audio_total_s = info.audio[0].duration_s if info.audio else 0.0
     encoder = _Worker("mmpipe-encode")

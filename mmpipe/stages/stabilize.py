@@ -214,9 +214,12 @@ class Stabilize:
                 f"{plan.n_frames} frames: the plan belongs to another clip; analyse this one"
             )
         if self._mosaic is None:
-            full_range = self._spec.full_range if self._spec is not None else True
+            assert self._spec is not None  # configure ran: warp_matrices exist
             image = warp_frame(
-                frame.image, matrices[index], pixel_format=frame.pixel_format, full_range=full_range
+                frame.image,
+                matrices[index],
+                pixel_format=frame.pixel_format,
+                full_range=self._spec.full_range,
             )
             yield replace(frame, image=image)
             return
