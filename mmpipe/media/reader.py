@@ -103,7 +103,12 @@ def read_media(
 
 
 class _AudioDecoder:
-    """Decode one audio stream into float32 planar blocks with sample-exact starts."""
+    """Decode one audio stream into float32 planar blocks with sample-exact starts.
+
+    Samples past the end the packets declare (``pts + duration`` of the last packet: the
+    encoder's padding of the final frame, e.g. up to 1023 samples of AAC) are dropped, so the
+    decoded length is the stream's length; without packet durations nothing is dropped.
+    """
 
     def __init__(self, stream: av.audio.stream.AudioStream) -> None:
         self.stream = stream
@@ -111,23 +116,37 @@ class _AudioDecoder:
         self.rate = ctx.sample_rate
         self.resampler = av.AudioResampler(format="fltp", layout=ctx.layout, rate=self.rate)
         self.next_start: int | None = None
+        self.end: int | None = None  # in samples; None while any packet lacks a duration
+        self.end_known = True
 
     def decode(self, packet: av.Packet, path: Path) -> Iterator[AudioBlock]:
+        self._note_end(packet)
         for frame in _decode_packet(self.stream, packet, path):
             for planar in self.resampler.resample(frame):
-                yield self._block(planar)
+                yield from self._block(planar)
         if packet.size == 0:  # the flush packet at the end of the stream
             for planar in self.resampler.resample(None):
-                yield self._block(planar)
+                yield from self._block(planar)
 
-    def _block(self, frame: av.AudioFrame) -> AudioBlock:
+    def _note_end(self, packet: av.Packet) -> None:
+        if packet.size == 0 or not self.end_known:
+            return
+        if packet.pts is None or not packet.duration or packet.time_base is None:
+            self.end_known, self.end = False, None
+            return
+        end = round((packet.pts + packet.duration) * packet.time_base * self.rate)
+        self.end = end if self.end is None else max(self.end, end)
+
+    def _block(self, frame: av.AudioFrame) -> Iterator[AudioBlock]:
         samples = frame.to_ndarray().astype(np.float32, copy=False)
         if self.next_start is None:
             pts, tb = frame.pts, frame.time_base
             self.next_start = round(pts * tb * self.rate) if pts is not None and tb else 0
-        block = AudioBlock(samples, self.rate, self.next_start)
-        self.next_start += samples.shape[1]
-        return block
+        if self.end is not None:
+            samples = samples[:, : max(0, self.end - self.next_start)]
+        if samples.shape[1]:
+            yield AudioBlock(samples, self.rate, self.next_start)
+            self.next_start += samples.shape[1]
 
 
 def _demux(container: av.container.InputContainer, streams: list, path: Path) -> Iterator:

@@ -334,23 +334,51 @@ def from_pretrained(directory: Path) -> Denoiser:
 
 
 def warm_start(model: Denoiser, source: dict[str, Tensor]) -> list[str]:
-    """Copy a trained state dict ``source`` into ``model`` (e.g. causal -> look-ahead).
+    """Copy a trained state dict ``source`` into ``model`` so that it starts as the source.
 
-    Tensors of the same shape are copied; the input layer of a look-ahead model gets the
-    source's weights on its frame ``t - L`` block and zeros on the newer frames, so with the
-    zero-initialised future deep-filter taps the new model starts as the source model delayed
-    by ``L`` hops. Returns the names of the parameters left as initialised.
+    Two changes are function-preserving:
+
+    - look-ahead: the input layer of a look-ahead model gets the source's weights on its frame
+      ``t - L`` block and zeros on the newer frames; with the zero-initialised future
+      deep-filter taps the new model starts as the source model delayed by ``L`` hops;
+    - width: a wider model (larger ``hidden``) gets the source's units as its first units;
+      the new units keep their random initialisation but every weight *from* a new unit *to*
+      an old unit or a head is zero, so the output is unchanged while gradients reach the new
+      units (net2net-style widening).
+
+    Returns the names of the parameters left entirely as initialised.
     """
     own = model.state_dict()
     untouched = []
     with torch.no_grad():
         for name, value in own.items():
             old = source.get(name)
-            if old is not None and old.shape == value.shape:
-                value.copy_(old)
-            elif name == "embed.weight" and old is not None and old.shape[0] == value.shape[0]:
-                value.zero_()
-                value[:, : old.shape[1]] = old
-            else:
+            if old is None or old.dim() != value.dim():
                 untouched.append(name)
+            elif old.shape == value.shape:
+                value.copy_(old)
+            elif name.startswith("gru."):  # [3 * hidden, inputs] in gate blocks (r, z, n)
+                gates = value.view(3, value.shape[0] // 3, *value.shape[1:])
+                old_gates = old.view(3, old.shape[0] // 3, *old.shape[1:])
+                _embed(gates, old_gates, rows_dim=1)
+            elif name.startswith("embed."):
+                # the context is frames t-L .. t, oldest first: the source's single frame
+                # (t - L after the delay) lands on the first block of columns
+                _embed(value, old, rows_dim=0)
+            else:  # heads: [outputs, hidden]
+                _embed(value, old, rows_dim=0)
     return untouched
+
+
+def _embed(value: Tensor, old: Tensor, rows_dim: int) -> None:
+    """Write ``old`` into the leading block of ``value`` (rows along ``rows_dim``, columns in
+    the last dimension) and zero the old rows' weights from new columns; rows beyond ``old``
+    keep their values."""
+    rows = old.shape[rows_dim]
+    block = value.narrow(rows_dim, 0, rows)
+    if value.dim() == rows_dim + 1:  # a bias: no columns
+        block.copy_(old)
+        return
+    columns = old.shape[-1]
+    block.zero_()
+    block[..., :columns] = old

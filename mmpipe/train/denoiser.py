@@ -134,6 +134,7 @@ def train(
     validation_count: int = 40,
     config=None,
     init_from: Path | None = None,
+    digital_silence: float = 0.0,
 ) -> dict:
     """Train (or continue training) the denoiser for ``minutes`` of wall time.
 
@@ -146,7 +147,8 @@ def train(
     ``config`` (a ``DenoiserConfig``) selects the variant of a new run; ``init_from`` (a
     model folder: config.json + model.safetensors) warm-starts a new run from trained
     weights (``mmpipe.nets.denoiser.warm_start``: e.g. a look-ahead variant from the causal
-    model); both are ignored when a checkpoint is resumed.
+    model); both are ignored when a checkpoint is resumed. ``digital_silence`` is the share of
+    training mixtures with a span of exact zeros (``Mixer.p_digital_silence``).
     Returns the last validation scores.
     """
     torch = _torch()
@@ -168,7 +170,11 @@ def train(
         if not (data_dir / "prepared" / "index.json").exists():
             acquire(data_dir)  # first run: fetch the Debian packages (about 500 MB)
         prepared = prepare(data_dir)
-    mixer = Mixer(ClipSet(prepared, "speech_train"), ClipSet(prepared, "noise_train"))
+    mixer = Mixer(
+        ClipSet(prepared, "speech_train"),
+        ClipSet(prepared, "noise_train"),
+        p_digital_silence=digital_silence,
+    )
     val_noisy, val_clean, val_snrs = validation_set(prepared, count=validation_count)
 
     model = Denoiser(config or DenoiserConfig())
@@ -309,6 +315,12 @@ def main(argv: list[str] | None = None) -> None:
         help="JSON of DenoiserConfig fields for a new run, e.g. '{\"lookahead\": 2}'",
     )
     parser.add_argument("--init-from", type=Path, help="model folder to warm-start a new run")
+    parser.add_argument(
+        "--digital-silence",
+        type=float,
+        default=0.0,
+        help="share of training mixtures with a 0.1-1 s span of exact zeros",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(
@@ -322,6 +334,7 @@ def main(argv: list[str] | None = None) -> None:
         learning_rate=args.lr,
         config=_config(args.config),
         init_from=args.init_from,
+        digital_silence=args.digital_silence,
     )
 
 

@@ -451,6 +451,9 @@ class Mixer:
 
     The clean target keeps the direct path and the first 50 ms of any reverberation (so the
     model also shortens long tails), the same band limit as the mixture, and no clipping.
+    With probability ``p_digital_silence`` a span of 0.1-1 s of both is set to exact zeros
+    (muted microphones, edits, the start of a stream); 0 (the default) draws nothing extra,
+    so the fixed validation set does not depend on it.
     """
 
     def __init__(
@@ -459,11 +462,13 @@ class Mixer:
         noise: ClipSet,
         snr_db: tuple[float, float] = (-5, 20),
         p_synth_noise: float = 0.4,
+        p_digital_silence: float = 0.0,
     ) -> None:
         self.speech = speech
         self.noise = noise
         self.snr_db = snr_db
         self.p_synth_noise = p_synth_noise
+        self.p_digital_silence = p_digital_silence
 
     def draw(
         self, rng: np.random.Generator, n: int, snr_db: float | None = None
@@ -501,6 +506,11 @@ class Mixer:
         peak = max(float(np.abs(noisy).max()), float(np.abs(clean).max()))
         if peak > 0.99:
             noisy, clean = noisy * 0.99 / peak, clean * 0.99 / peak
+        if self.p_digital_silence and rng.random() < self.p_digital_silence:
+            length = min(n, int(rng.uniform(0.1, 1.0) * SAMPLE_RATE_HZ))
+            start = int(rng.integers(0, n - length + 1))
+            noisy[start : start + length] = 0
+            clean[start : start + length] = 0
         return noisy.astype(np.float32), clean.astype(np.float32)
 
     def batch(self, rng: np.random.Generator, batch: int, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ import pytest
 
 import mmpipe
 from mmpipe.media.frames import PIXEL_FORMATS
-from mmpipe.media.reader import read_analysis_frames
+from mmpipe.media.reader import read_analysis_frames, read_media
 from mmpipe.pipeline.stage import VideoSpec
 from tests.clips import decoded_rgb, frame_times, packet_bytes, pattern, write_clip
 
@@ -172,3 +172,20 @@ def test_analysis_frames_are_full_range_grey_of_the_display_picture(
     expected = cv2.resize(upright, (48, 64), interpolation=cv2.INTER_AREA)
     assert frames[1].grey.shape == (64, 48) and frames[1].scale == pytest.approx(0.5)
     assert np.abs(frames[1].grey.astype(int) - expected).mean() < 3
+
+
+def test_decoded_audio_ends_where_the_stream_does_and_keeps_its_length(tmp_path: Path) -> None:
+    # 13 frames at 30 fps: not a whole number of 1,024-sample AAC frames, so the encoder pads
+    # the last frame; the packets declare where the real samples end
+    src = write_clip(tmp_path / "in.mp4", frames=13, audio_channels=1)
+    written = int(13 / 30 * 48_000)  # the tone's length (tests/clips.py)
+    assert written % 1024
+    info = mmpipe.probe(src)
+    decoded = sum(
+        item.block.samples.shape[1]
+        for item in read_media(src, info, decode_video=False, decode_audio={1}, copy=set())
+    )
+    assert decoded == written  # the padding of the last AAC frame is not audio
+    out = tmp_path / "out.mp4"
+    mmpipe.denoise(src, out)
+    assert mmpipe.probe(out).audio[0].duration_s == mmpipe.probe(src).audio[0].duration_s

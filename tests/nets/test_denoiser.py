@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +118,19 @@ def test_warm_start_is_the_causal_model_delayed_by_the_lookahead() -> None:
         expected, _ = causal(torch.cat([torch.zeros(2, shift), audio], 1), causal.initial_state(2))
         out, _ = ahead(audio, ahead.initial_state(2))
     assert torch.allclose(out, expected[:, :-shift], atol=1e-5)
+
+
+def test_warm_start_into_a_wider_model_keeps_the_output_and_trains_the_new_units() -> None:
+    two_layers = replace(TINY_AHEAD, n_layers=2)
+    narrow = random_model(two_layers)
+    wide = Denoiser(replace(two_layers, hidden=two_layers.hidden + 8)).eval()
+    assert warm_start(wide, narrow.state_dict()) == []
+    audio = torch.randn(2, 20 * TINY.hop) * 0.1
+    with torch.no_grad():
+        expected, _ = narrow(audio, narrow.initial_state(2))
+    out, _ = wide(audio, wide.initial_state(2))
+    assert torch.allclose(out, expected, atol=1e-5)
+    out.square().mean().backward()
+    # not a saddle: the heads' weights from the new units get a gradient, and through them,
+    # after the first step, the new units themselves
+    assert wide.gains.weight.grad[:, -8:].abs().sum() > 0

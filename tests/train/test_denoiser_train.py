@@ -70,6 +70,18 @@ def test_mixer_is_seeded_and_hits_the_snr(corpus: Path) -> None:
     assert si_sdr_db(noisy, clean) > 5  # almost no noise (reverb/clipping may still differ)
 
 
+def test_digital_silence_is_opt_in_and_zeroes_both_sides(corpus: Path) -> None:
+    prepared = corpus / "prepared"
+    sets = ClipSet(prepared, "speech_train"), ClipSet(prepared, "noise_train")
+    plain = Mixer(*sets).draw(np.random.default_rng(5), 48_000)
+    never = Mixer(*sets, p_digital_silence=0.0).draw(np.random.default_rng(5), 48_000)
+    np.testing.assert_array_equal(plain[0], never[0])  # the validation stream is unchanged
+    noisy, clean = Mixer(*sets, p_digital_silence=1.0).draw(np.random.default_rng(5), 48_000)
+    silent = (noisy == 0) & (clean == 0)
+    runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], silent, [0]]))))[::2]
+    assert runs.max() >= 0.1 * 48_000
+
+
 def test_synth_noise_kinds_are_finite() -> None:
     rng = np.random.default_rng(0)
     for _ in range(12):
