@@ -14,6 +14,16 @@ overlap, and the frame blends into its fill over a feathered edge so that no sea
 where it ends. What no neighbour saw is filled by repeating the frame's own edge, so no
 pixel stays black.
 
+A global motion per frame is exact only for a flat or distant scene; with parallax or
+moving things the neighbour's content lands a few pixels off the frame's own. So each
+neighbour's alignment is refined per pixel near the border: dense optical flow (OpenCV
+DIS) between the neighbour and the frame, measured on a band where both are seen (the
+strip widened ``refine_band_px`` into the picture), continued into the empty part from the
+nearest measured pixel and smoothed along the edge, then folded into the same single
+interpolation (``cv2.remap`` of the decoded picture). The refinement is kept only where it
+lowers the difference to the frame on the measured band; otherwise the global alignment
+stays.
+
 The empty part of a stabilized frame is a thin band along its edges, so only that band
 is composited: it is cut into four strips (top, bottom, left, right), each a rectangle in
 which every warp is computed with ``dsize`` of the strip alone. Frames come in either
@@ -40,6 +50,7 @@ from mmpipe.vision.warp import chroma_matrix, warp_frame
 _UNTRUSTED = MotionFlag.SCENE_CUT | MotionFlag.BRIDGED | MotionFlag.LOW_TEXTURE
 _ENOUGH = 0.02  # a neighbour adding less weight than this to every pixel is skipped
 _FILLED = 0.999  # weight of a pixel that needs nothing more
+_IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,9 @@ class MosaicOptions:
     max_neighbours: int = 8  # neighbours warped into one strip at most
     feather_px: float = 6.0  # the frame blends into its fill over this width
     max_gain: float = 1.25  # exposure matching: largest gain (and 1 / smallest)
+    refine: bool = True  # per-pixel alignment of each neighbour near the border (DIS flow)
+    refine_band_px: int = 32  # how far into the picture the flow is measured
+    refine_max_px: float = 12.0  # larger corrections are not trusted (clipped)
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,9 @@ class Mosaic:
         self.pixel_format = pixel_format
         self.full_range = full_range or pixel_format == "rgb24"
         self._ones = np.ones((height_px, width_px), np.float32)
+        self._flow = None
+        if self.options.refine:
+            self._flow = cv2.DISOpticalFlow_create(cv2.DISOpticalFlow_PRESET_FAST)
 
     @property
     def window_frames(self) -> int:
@@ -137,7 +154,8 @@ class Mosaic:
             if float(take.max()) < _ENOUGH:
                 continue
             used += 1
-            warped = self._warped(frames[j], matrix, box)
+            flow = self._refinement(frames[i], frames[j], own, matrix, box)
+            warped = self._warped(frames[j], matrix, box, flow)
             gains = self._gains(warped, accum, (cover >= 1.0) & (total >= 1.0), total)
             for a, w, p, gain in zip(accum, warped, planes, gains, strict=True):
                 black = self._black(p)
@@ -173,23 +191,100 @@ class Mosaic:
         return 0.0 if plane.step > 1 or self.full_range else 16.0  # chroma: gains leave it
 
     def _warped(
-        self, image: np.ndarray, matrix: np.ndarray, box: tuple[int, int, int, int]
+        self,
+        image: np.ndarray,
+        matrix: np.ndarray,
+        box: tuple[int, int, int, int],
+        flow: np.ndarray | None = None,
     ) -> list[np.ndarray]:
-        """Each plane of ``image`` warped into the strip ``box``, edges repeated (float32)."""
+        """Each plane of ``image`` warped into the strip ``box``, edges repeated (float32).
+
+        ``flow`` ``[h, w, 2]`` (luma px, strip resolution) moves where each output pixel
+        samples: output ``p`` shows what the global warp puts at ``p + flow(p)``.
+        """
         out = []
         for plane in self._planes(image):
             plane_matrix = matrix if plane.step == 1 else chroma_matrix(matrix)
             x0, y0, x1, y1 = (c // plane.step for c in box)
             shifted = plane_matrix - np.array([[0, 0, x0], [0, 0, y0]])
-            warped = cv2.warpAffine(
-                plane.pixels,
-                shifted,
-                (x1 - x0, y1 - y0),
-                flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
+            if flow is None:
+                warped = cv2.warpAffine(
+                    plane.pixels,
+                    shifted,
+                    (x1 - x0, y1 - y0),
+                    flags=cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE,
+                )
+            else:
+                warped = _remap(plane.pixels, shifted, flow, plane.step)
             out.append(warped.astype(np.float32))
         return out
+
+    def _refinement(
+        self,
+        own_image: np.ndarray,
+        image: np.ndarray,
+        own: np.ndarray,
+        matrix: np.ndarray,
+        box: tuple[int, int, int, int],
+    ) -> np.ndarray | None:
+        """Per-pixel correction ``[h, w, 2]`` of a neighbour's warp into the strip ``box``.
+
+        Measured by DIS flow (at half resolution) from the frame to the warped neighbour on
+        the strip widened ``refine_band_px`` into the picture, where both are seen;
+        continued outwards from the nearest measured pixel and smoothed. None when it does
+        not lower the difference to the frame on the measured band (or too little is seen).
+        """
+        if self._flow is None:
+            return None
+        band = _widened(box, self.size, self.options.refine_band_px)
+        bx0, by0, bx1, by1 = band
+        half = ((bx1 - bx0) // 2, (by1 - by0) // 2)
+        if min(half) < 8:
+            return None
+        ours = cv2.resize(self._grey(own_image, own, band), half, interpolation=cv2.INTER_AREA)
+        theirs = cv2.resize(self._grey(image, matrix, band), half, interpolation=cv2.INTER_AREA)
+        both = np.minimum(self._coverage(own, band), self._coverage(matrix, band))
+        seen = cv2.resize(both, half, interpolation=cv2.INTER_AREA) >= _FILLED
+        if seen.sum() < 64:
+            return None
+        limit = self.options.refine_max_px / 2
+        flow = np.clip(_dis(self._flow, ours, theirs), -limit, limit)
+        # continue the measured flow into the empty part from the nearest seen pixel
+        _, labels = cv2.distanceTransformWithLabels(
+            (~seen).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
+        )
+        rows, cols = np.nonzero(seen)
+        position = np.zeros(labels.max() + 1, np.int64)
+        position[labels[rows, cols]] = np.arange(len(rows))
+        flow = flow[rows, cols][position[labels]]
+        flow = cv2.GaussianBlur(flow, (0, 0), self.options.refine_band_px / 3)
+        # keep it only if it brings the neighbour closer to the frame where both are seen
+        moved = _remap(theirs, _IDENTITY, flow, 1)
+        before = cv2.absdiff(theirs, ours)[seen].mean()
+        after = cv2.absdiff(moved, ours)[seen].mean()
+        if not after < before:
+            return None
+        flow = 2 * cv2.resize(flow, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_LINEAR)
+        x0, y0, x1, y1 = box
+        return np.ascontiguousarray(flow[y0 - by0 : y1 - by0, x0 - bx0 : x1 - bx0])
+
+    def _grey(
+        self, image: np.ndarray, matrix: np.ndarray, box: tuple[int, int, int, int]
+    ) -> np.ndarray:
+        """The picture's luma (YUV) or grey (RGB) warped into ``box``, uint8."""
+        source = self._planes(image)[0].pixels
+        if source.ndim == 3:
+            source = cv2.cvtColor(source, cv2.COLOR_RGB2GRAY)
+        x0, y0, x1, y1 = box
+        shifted = np.asarray(matrix, np.float64) - np.array([[0, 0, x0], [0, 0, y0]])
+        return cv2.warpAffine(
+            source,
+            shifted,
+            (x1 - x0, y1 - y0),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
 
     def _gains(
         self,
@@ -254,6 +349,51 @@ def _strips(
         (right, top, width_px, bottom),
     ]
     return [b for b in boxes if b[2] > b[0] and b[3] > b[1]]
+
+
+def _widened(
+    box: tuple[int, int, int, int], size: tuple[int, int], band_px: int
+) -> tuple[int, int, int, int]:
+    """The strip ``box`` grown by ``band_px`` on the sides that face into the picture."""
+    x0, y0, x1, y1 = box
+    width_px, height_px = size
+    return (
+        max(x0 - band_px, 0) if x0 > 0 else 0,
+        max(y0 - band_px, 0) if y0 > 0 else 0,
+        min(x1 + band_px, width_px) if x1 < width_px else width_px,
+        min(y1 + band_px, height_px) if y1 < height_px else height_px,
+    )
+
+
+def _dis(dis: cv2.DISOpticalFlow, ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    """DIS flow from ``ours`` to ``theirs``; a thin band is padded (edges repeated) so that
+    every level of DIS's pyramid, sized by the long side, keeps some rows."""
+    height_px, width_px = ours.shape
+    pad_y = max(0, max(32, width_px // 16) - height_px)
+    pad_x = max(0, max(32, height_px // 16) - width_px)
+    if pad_x or pad_y:
+        ours, theirs = (
+            cv2.copyMakeBorder(x, 0, pad_y, 0, pad_x, cv2.BORDER_REPLICATE) for x in (ours, theirs)
+        )
+    return dis.calc(ours, theirs, None)[:height_px, :width_px]
+
+
+def _remap(pixels: np.ndarray, matrix: np.ndarray, flow: np.ndarray, step: int) -> np.ndarray:
+    """``pixels`` seen through the 2x3 ``matrix`` (plane -> strip) and then ``flow``.
+
+    Output pixel ``p`` of the strip samples ``pixels`` at ``matrix^-1 (p + flow(p))``: one
+    interpolation. ``flow`` is in luma px at luma resolution; ``step`` 2 halves both.
+    """
+    if step > 1:
+        height_px, width_px = flow.shape[:2]
+        flow = cv2.resize(flow, (width_px // step, height_px // step), cv2.INTER_AREA) / step
+    height_px, width_px = flow.shape[:2]
+    inverse = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
+    xs = np.arange(width_px, dtype=np.float32)[None, :] + flow[..., 0]
+    ys = np.arange(height_px, dtype=np.float32)[:, None] + flow[..., 1]
+    map_x = (inverse[0, 0] * xs + inverse[0, 1] * ys + inverse[0, 2]).astype(np.float32)
+    map_y = (inverse[1, 0] * xs + inverse[1, 1] * ys + inverse[1, 2]).astype(np.float32)
+    return cv2.remap(pixels, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _region(box: tuple[int, int, int, int], step: int) -> tuple[slice, slice]:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mmpipe.stages.stabilize import Stabilize
-from mmpipe.vision.mosaic import Mosaic, _strips
+from mmpipe.vision.mosaic import Mosaic, MosaicOptions, _strips
 from mmpipe.vision.transforms import frame_center, to_matrix
 from mmpipe.vision.warp import warp_frame
 from tests.vision.helpers import HEIGHT_PX, WIDTH_PX, run_stabilize, shaken_clip
@@ -109,3 +109,52 @@ def test_strips_hold_every_empty_pixel(seed: int) -> None:
 def test_a_warp_that_covers_the_frame_needs_no_strips() -> None:
     zoom_in = cv2.getRotationMatrix2D((79.5, 59.5), 0.5, 1.05)
     assert _strips(zoom_in, (160, 120), feather_px=4.0) == []
+
+
+def _hole_psnr_by_frame(
+    raw: np.ndarray, refine: bool, stage: Stabilize, images: list, truth: dict
+) -> float:
+    mosaic = Mosaic(
+        raw,
+        stage.smooth_path,
+        stage.plan.flags,
+        width_px=WIDTH_PX,
+        height_px=HEIGHT_PX,
+        pixel_format="rgb24",
+        full_range=True,
+        options=MosaicOptions(refine=refine),
+    )
+    frames = dict(enumerate(images))
+    return float(
+        np.mean([_psnr(mosaic.render(i, frames)[hole], want) for i, (hole, want) in truth.items()])
+    )
+
+
+def test_per_pixel_refinement_fixes_what_the_global_motion_misplaces() -> None:
+    path, source, images = shaken_clip(n_frames=30, amplitude_px=6.0, seed=4)
+    stage = Stabilize(fill="mosaic")
+    run_stabilize(stage, images)
+    src_h, src_w = source.shape[:2]
+    offset = np.array([(src_w - WIDTH_PX) / 2.0, (src_h - HEIGHT_PX) / 2.0])
+    to_reference = np.array([[1.0, 0, -offset[0]], [0, 1.0, -offset[1]], [0, 0, 1.0]])
+    views = to_matrix(path.camera, frame_center(WIDTH_PX, HEIGHT_PX)) @ to_reference
+    ones = np.full((HEIGHT_PX, WIDTH_PX), 255, np.uint8)
+    truth = {}
+    for i in range(6, 24, 2):
+        warp = np.vstack([stage.warp_matrices[i], [0, 0, 1]])
+        hole = cv2.warpAffine(ones, warp[:2], (WIDTH_PX, HEIGHT_PX)) < 255
+        if hole.sum() >= 50:
+            want = cv2.warpAffine(source, (warp @ views[i])[:2], (WIDTH_PX, HEIGHT_PX))
+            truth[i] = (hole, want[hole])
+    assert len(truth) >= 4
+    exact = stage.camera_path
+    # the motion of every odd frame measured 3 px off (as parallax does to a global model)
+    wrong = exact.copy()
+    wrong[1::2, 0] += 3.0
+    wrong[1::2, 1] -= 2.0
+    global_only = _hole_psnr_by_frame(wrong, False, stage, images, truth)
+    refined = _hole_psnr_by_frame(wrong, True, stage, images, truth)
+    assert refined >= global_only + 3.0, (refined, global_only)
+    # where the global motion is right, the refinement costs nothing
+    right = _hole_psnr_by_frame(exact, False, stage, images, truth)
+    assert _hole_psnr_by_frame(exact, True, stage, images, truth) >= right - 0.5
