@@ -2,14 +2,17 @@
 
 from mmpipe.api import (
     analyze,
+    batch,
     check_exports,
     denoise,
     enhance,
     export,
+    interpolate,
     probe,
     stabilize,
     train,
 )
+from mmpipe.batch import BatchProgress, BatchReport, FileResult
 from mmpipe.errors import ConfigError, ExportError, MediaError, MmpipeError, ModelError
 from mmpipe.media.frames import AnalysisFrame, AudioBlock, VideoFrame
 from mmpipe.media.probe import MediaInfo
@@ -17,6 +20,7 @@ from mmpipe.media.writer import EncodeSettings
 from mmpipe.metrics.shake import ShakeAnalysis
 from mmpipe.pipeline.runner import Pipeline, Progress, RunReport
 from mmpipe.stages.denoise import Denoise, DenoiseConfig
+from mmpipe.stages.interpolate import Interpolate, InterpolateConfig
 from mmpipe.stages.stabilize import Stabilize, StabilizeConfig
 from mmpipe.vision.motion import MotionPlan
 
@@ -25,11 +29,16 @@ __version__ = "0.1.0"
 __all__ = [
     "AnalysisFrame",
     "AudioBlock",
+    "BatchProgress",
+    "BatchReport",
     "ConfigError",
     "Denoise",
     "DenoiseConfig",
     "EncodeSettings",
     "ExportError",
+    "FileResult",
+    "Interpolate",
+    "InterpolateConfig",
     "MediaError",
     "MediaInfo",
     "MmpipeError",
@@ -43,10 +52,12 @@ __all__ = [
     "StabilizeConfig",
     "VideoFrame",
     "analyze",
+    "batch",
     "check_exports",
     "denoise",
     "enhance",
     "export",
+    "interpolate",
     "probe",
     "stabilize",
     "train",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from mmpipe import batch as _batch
 from mmpipe import export as _export
 from mmpipe.errors import ConfigError
 from mmpipe.media.probe import MediaInfo
@@ -15,6 +17,7 @@ from mmpipe.media.writer import EncodeSettings
 from mmpipe.metrics.shake import ShakeAnalysis, analyze_shake, plot_camera_path
 from mmpipe.pipeline.runner import Pipeline, ProgressCallback, RunReport
 from mmpipe.stages.denoise import Denoise
+from mmpipe.stages.interpolate import Interpolate
 from mmpipe.stages.stabilize import Stabilize
 from mmpipe.vision.motion import MotionFlag
 
@@ -40,6 +43,7 @@ def enhance(
     fill: str = "crop",
     denoise: bool = True,
     backend: str = "onnx",
+    fps: str | float | Fraction | None = None,
     encode: EncodeSettings | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> RunReport:
@@ -48,11 +52,14 @@ def enhance(
     ``stabilize``: remove camera shake (``fill`` as in `stabilize`); ``denoise``: clean the
     speech of the first audio stream (with a 20 dB attenuation limit, which keeps speech
     intelligibility at or above the input's on the validation set). ``backend``: "onnx" (the
-    exported models, default) or "torch" (the checkpoints in ``models/``, train extra). The
-    output is written atomically (a temporary file renamed on success) and never replaces the
-    input. Audio that no stage changes is copied bit-exact.
+    exported models, default) or "torch" (the checkpoints in ``models/``, train extra).
+    ``fps``: convert to this frame rate last (as `interpolate`). The output is written
+    atomically (a temporary file renamed on success) and never replaces the input. Audio
+    that no stage changes is copied bit-exact.
     """
-    video = [Stabilize(fill=fill)] if stabilize else []
+    video: list[Stabilize | Interpolate] = [Stabilize(fill=fill)] if stabilize else []
+    if fps is not None:
+        video.append(Interpolate(fps=fps))
     audio = (
         [Denoise(attenuation_limit_db=ENHANCE_ATTENUATION_LIMIT_DB, backend=backend)]
         if denoise
@@ -137,6 +144,32 @@ def analyze(
     return result
 
 
+def interpolate(
+    input_path: PathLike,
+    output_path: PathLike,
+    *,
+    fps: str | float | Fraction | None = None,
+    factor: str | float | Fraction | None = None,
+    slowmo: str | float | Fraction | None = None,
+    method: str = "flow",
+    encode: EncodeSettings | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> RunReport:
+    """Change a video's frame rate with in-between frames synthesized from optical flow.
+
+    Exactly one of ``fps`` (the output rate, exact: 60, "24000/1001"; lowering is allowed),
+    ``factor`` (times the input's average rate) and ``slowmo`` (that many times slower,
+    at the input's frame rate). With ``fps``/``factor`` the duration is kept (to within one
+    output frame) and the audio is copied untouched, in sync. With ``slowmo`` the video
+    lasts ``slowmo`` times longer and no audio (nor any other stream) is written, each with
+    a note in the report: stretched sound would be out of sync or unnatural. Scene cuts are
+    never blended across; frames a phone repeated are retimed.
+    """
+    stage = Interpolate(fps=fps, factor=factor, slowmo=slowmo, method=method)
+    pipeline = Pipeline(video=[stage], encode=encode, video_only=slowmo is not None)
+    return pipeline.run(input_path, output_path, on_progress=on_progress)
+
+
 def denoise(
     input_path: PathLike,
     output_path: PathLike,
@@ -156,7 +189,45 @@ def denoise(
     return pipeline.run(input_path, output_path, on_progress=on_progress)
 
 
-TRAINABLE = ("denoiser",)
+def batch(
+    inputs: PathLike | list[PathLike] | tuple[PathLike, ...],
+    out_dir: PathLike,
+    *,
+    recursive: bool = False,
+    jobs: int = 1,
+    engine: str = "local",
+    address: str | None = None,
+    threads: int | None = None,
+    memory_mb: int = _batch.DEFAULT_MEMORY_MB,
+    on_progress: _batch.BatchProgressCallback | None = None,
+    **options: object,
+) -> _batch.BatchReport:
+    """`enhance` every video of a folder, glob pattern or fsspec URL into ``out_dir``.
+
+    ``options`` are `enhance`'s (``stabilize``, ``fill``, ``denoise``, ``encode``, ...).
+    Outputs mirror the inputs' relative paths (``recursive``: subfolders too). A rerun skips
+    outputs whose record and content verify as complete and redoes the rest; a bad file is
+    reported in the `BatchReport`, never stops the batch. ``engine``: "local" (``jobs``
+    processes) or "ray" (one task per file, on the cluster at ``address``; the ray extra).
+    ``threads``/``memory_mb``: what each file may use (see `mmpipe.batch` in the README).
+    """
+    options["encode"] = options.get("encode") or EncodeSettings()
+    return _batch.run(
+        enhance,
+        inputs,
+        out_dir,
+        options=options,
+        recursive=recursive,
+        jobs=jobs,
+        engine=engine,
+        address=address,
+        threads=threads,
+        memory_mb=memory_mb,
+        on_progress=on_progress,
+    )
+
+
+TRAINABLE = ("denoiser", "interpolator")
 EXPORTABLE = _export.EXPORTABLE
 
 
@@ -205,9 +276,13 @@ def train(
         raise ConfigError(f"unknown model {name!r}; trainable models: {', '.join(TRAINABLE)}")
     if minutes <= 0:
         raise ConfigError(f"--minutes must be positive, got {minutes}")
+    kwargs = {} if data_dir is None else {"data_dir": Path(data_dir)}
+    if name == "interpolator":
+        from mmpipe.train import interpolator
+
+        return interpolator.train(minutes, seed=seed, resume=resume, **kwargs)
     from mmpipe.train import denoiser
 
-    kwargs = {} if data_dir is None else {"data_dir": Path(data_dir)}
     return denoiser.train(minutes, seed=seed, resume=resume, **kwargs)
 
 

@@ -19,6 +19,7 @@ from fractions import Fraction
 from tqdm import tqdm
 
 from mmpipe import api
+from mmpipe.batch import BatchProgress, is_batch_input
 from mmpipe.errors import MmpipeError
 from mmpipe.media.probe import MediaInfo
 from mmpipe.media.writer import PRESETS as X264_PRESETS
@@ -57,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(run=_info)
 
     enhance = commands.add_parser("enhance", help="run all default stages over a video")
-    enhance.add_argument("input", help="the video to fix (mp4, mov, mkv, ...)")
+    enhance.add_argument(
+        "input",
+        help="the video to fix (mp4, mov, mkv, ...), or a folder, glob pattern or fsspec URL "
+        "of videos (then -o is the output folder)",
+    )
     _add_output(enhance)
     enhance.add_argument(
         "--no-stabilize", dest="stabilize", action="store_false", help="skip stabilization"
@@ -67,8 +72,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-denoise", dest="denoise", action="store_false", help="keep the sound as it is"
     )
     _add_backend(enhance)
+    enhance.add_argument(
+        "--fps", metavar="RATE", help="convert to this frame rate last (e.g. 60 or 24000/1001)"
+    )
     _add_encode_options(enhance)
+    _add_batch_options(enhance)
     enhance.set_defaults(run=_enhance)
+
+    interpolate = commands.add_parser(
+        "interpolate", help="change the frame rate with synthesized in-between frames"
+    )
+    interpolate.add_argument("input", help="the video to convert")
+    _add_output(interpolate)
+    rate = interpolate.add_mutually_exclusive_group(required=True)
+    rate.add_argument(
+        "--fps", metavar="RATE", help="output frame rate, exact (60, 29.97, 24000/1001)"
+    )
+    rate.add_argument("--factor", metavar="N", help="output rate = N x the input's (e.g. 2)")
+    rate.add_argument(
+        "--slowmo",
+        metavar="N",
+        help="N times slower at the input's frame rate (the sound is not written)",
+    )
+    _add_encode_options(interpolate)
+    interpolate.set_defaults(run=_interpolate)
 
     stabilize = commands.add_parser("stabilize", help="remove camera shake from a video")
     stabilize.add_argument("input", help="the shaky video")
@@ -121,7 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="reproduce a shipped model (needs mmpipe[train])")
     train.add_argument("name", choices=api.TRAINABLE, help="the model to train")
     train.add_argument("--minutes", type=float, required=True, help="wall-clock budget")
-    train.add_argument("--data", metavar="DIR", help="speech/ and noise/ folders of audio")
+    train.add_argument(
+        "--data",
+        metavar="DIR",
+        help="denoiser: speech/ and noise/ folders of audio; interpolator: its picture cache",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--no-resume", dest="resume", action="store_false", help="start over")
     train.set_defaults(run=_train)
@@ -221,13 +252,138 @@ def _write(args: argparse.Namespace, job: Callable[..., RunReport], **options: o
 
 
 def _enhance(args: argparse.Namespace) -> int:
-    return _write(
-        args,
-        api.enhance,
+    options = dict(
         stabilize=args.stabilize,
         fill=args.fill,
         denoise=args.denoise,
         backend=args.backend,
+        fps=args.fps,
+        encode=_encode(args),
+    )
+    if is_batch_input(args.input):
+        return _enhance_batch(args, options)
+    for option in _BATCH_OPTIONS:
+        if getattr(args, option.lstrip("-").replace("-", "_")) not in (None, False):
+            raise _UsageError(f"{option} is for a folder or glob pattern input, not one file")
+    return _write(args, api.enhance, **options)
+
+
+_BATCH_OPTIONS = ("--recursive", "--jobs", "--engine", "--address", "--threads", "--memory-mb")
+
+
+def _add_batch_options(parser: argparse.ArgumentParser) -> None:
+    batch = parser.add_argument_group("many files (a folder, glob pattern or URL as input)")
+    batch.add_argument("-r", "--recursive", action="store_true", help="include subfolders")
+    batch.add_argument("--jobs", type=int, metavar="N", help="files processed at once (local)")
+    batch.add_argument(
+        "--engine", choices=("local", "ray"), help="local processes (default) or a Ray cluster"
+    )
+    batch.add_argument("--address", metavar="ADDR", help="the Ray cluster (default: start one)")
+    batch.add_argument(
+        "--threads", type=int, metavar="N", help="threads per file (default: CPUs / jobs)"
+    )
+    batch.add_argument(
+        "--memory-mb", type=int, metavar="MB", help="memory each Ray task declares (2048)"
+    )
+
+
+def _enhance_batch(args: argparse.Namespace, options: dict[str, object]) -> int:
+    """Enhance many files: a bar over files, a summary table, exit 1 when any failed."""
+    engine = args.engine or "local"
+    limits = {"memory_mb": args.memory_mb} if args.memory_mb is not None else {}
+    jobs = 1 if args.jobs is None else args.jobs
+    show_frames = engine == "local" and jobs == 1
+    try:
+        with _BatchBar(args.quiet, show_frames) as bar:
+            report = api.batch(
+                args.input,
+                args.output,
+                recursive=args.recursive,
+                jobs=jobs,
+                engine=engine,
+                address=args.address,
+                threads=args.threads,
+                on_progress=bar,
+                **limits,
+                **options,
+            )
+    except KeyboardInterrupt:
+        print(
+            "mmpipe: interrupted; finished outputs are kept: run the same command to resume",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if args.quiet:
+        for result in report.failed:
+            print(f"mmpipe: error: {result.name}: {result.reason}", file=sys.stderr)
+    else:
+        print(report.table())
+    return EXIT_ERROR if report.failed else 0
+
+
+class _BatchBar:
+    """An ``on_progress`` callback for batches: a bar over files (with the failures so far)
+    and, when files run one at a time, one over the current file's frames."""
+
+    def __init__(self, quiet: bool, show_frames: bool) -> None:
+        self.quiet, self.show_frames = quiet, show_frames
+        self.files: tqdm | None = None
+        self.frames: tqdm | None = None
+        self.current = ""  # the file and phase the frames bar shows
+        self.failed = 0
+
+    def __enter__(self) -> Callable[[BatchProgress], None]:
+        return self
+
+    def __call__(self, progress: BatchProgress) -> None:
+        if _INTERRUPTED.is_set():
+            raise KeyboardInterrupt
+        if self.quiet:
+            return
+        if self.files is None:
+            self.files = self._bar(progress.files_total, "files", "file", 0)
+        if progress.event == "frames" and self.show_frames and progress.frames is not None:
+            frames = progress.frames
+            if self.frames is None:
+                self.frames = self._bar(None, "", frames.unit, 1)
+            description = f"{progress.name} {frames.phase}"
+            if self.current != description:
+                self.current = description
+                self.frames.reset(total=frames.frames_total or None)
+                self.frames.set_description(description, refresh=False)
+            self.frames.update(frames.frames_done - self.frames.n)
+        elif progress.event == "done":
+            assert progress.result is not None
+            if progress.result.status == "failed":
+                self.failed += 1
+                self.files.set_postfix(failed=self.failed, refresh=False)
+            self.files.update(1)
+
+    @staticmethod
+    def _bar(total: float | None, description: str, unit: str, position: int) -> tqdm:
+        return tqdm(
+            total=total,
+            desc=description,
+            unit=unit,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            position=position,
+            leave=position == 0,
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        for bar in (self.frames, self.files):
+            if bar is not None:
+                bar.close()
+
+
+def _interpolate(args: argparse.Namespace) -> int:
+    return _write(
+        args,
+        api.interpolate,
+        fps=args.fps,
+        factor=args.factor,
+        slowmo=args.slowmo,
         encode=_encode(args),
     )
 
@@ -265,9 +421,12 @@ def _export(args: argparse.Namespace) -> int:
     if not args.quiet:
         for name, entry in entries.items():
             for info in entry["files"].values():
+                if "latency_ms_per_720p_frame_1thread" in info:  # the interpolator
+                    speed = f"{info['latency_ms_per_720p_frame_1thread']:.0f} ms per 720p frame"
+                else:
+                    speed = f"{info['latency_ms_per_hop_1thread']:.3f} ms per hop"
                 print(
-                    f"wrote {info['file']} ({info['size_bytes'] / 1e6:.2f} MB, "
-                    f"{info['latency_ms_per_hop_1thread']:.3f} ms per hop, 1 thread)"
+                    f"wrote {info['file']} ({info['size_bytes'] / 1e6:.2f} MB, {speed}, 1 thread)"
                 )
             print(f"updated manifest.json ({name})")
     return 0

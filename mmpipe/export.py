@@ -13,6 +13,10 @@ For every shipped model ``NAME`` this writes into ``export/`` (or ``out_dir``):
 - ``manifest.json``: per model the I/O contract, and per file sha256, size, opset, parity or
   PESQ figures and the single-thread latency per hop measured on this machine.
 
+The interpolator (``mmpipe.train.interpolator_export``) gets the fp32 and ORT files only (no
+int8: a small convolutional net), its parity checked on seeded frame pairs and its latency
+measured per 720p frame.
+
 Every file carries the contract metadata (``model``, ``contract_version``, ``weights_sha256``
 of the checkpoint, ``variant`` and, for derived files, ``source_sha256`` of the fp32 file), and
 ``mmpipe.runtime`` checks it when it loads any of them. Needs torch and onnx (the train extra).
@@ -84,7 +88,10 @@ def export(
     out.mkdir(parents=True, exist_ok=True)
     entries = {}
     for name in names:
-        entry = _export_denoiser(out, int8=int8, ort=ort, latency_hops=latency_hops)
+        if name == "interpolator":
+            entry = _export_interpolator(out, ort=ort)
+        else:
+            entry = _export_denoiser(out, int8=int8, ort=ort, latency_hops=latency_hops)
         _keep_current_variants(out, name, entry)
         write_manifest_entry(out, name, entry)
         entries[name] = entry
@@ -162,6 +169,41 @@ def _export_denoiser(out: Path, *, int8: bool, ort: bool, latency_hops: int) -> 
     for variant, info in entry["files"].items():
         info["latency_ms_per_hop_1thread"] = round(
             denoiser_latency_ms(out / files[variant], hops=latency_hops), 4
+        )
+    return entry
+
+
+def _export_interpolator(out: Path, *, ort: bool) -> dict:
+    """``interpolator.onnx`` (+ ``.ort``): no int8 variant (a 1 MB conv net; fp32 kernels)."""
+    from mmpipe.train.interpolator_export import OPSET, export_interpolator, latency_ms
+
+    name = "interpolator"
+    files = file_names(name)
+    fp32 = out / files["onnx"]
+    meta = export_interpolator(
+        model_dir(name), fp32, check=True, tolerance=PARITY_TOLERANCE, extra={"variant": "fp32"}
+    )
+    source_hash = sha256(fp32)
+    entry = _contract_entry(fp32, meta, opset=OPSET, padding=meta["padding"])
+    entry["files"] = {
+        "onnx": {
+            **_file_entry(fp32),
+            "variant": "fp32",
+            "parity_max_abs_error_vs_torch": float(meta["parity_max_abs_error"]),
+        }
+    }
+    if ort:
+        path = out / files["ort"]
+        convert_to_ort(fp32, path, source_sha256=source_hash)
+        entry["files"]["ort"] = {
+            **_file_entry(path),
+            "variant": "ort",
+            "source_sha256": source_hash,
+            "optimization": "fixed, level all, NchwcTransformer excluded",
+        }
+    for variant, info in entry["files"].items():
+        info["latency_ms_per_720p_frame_1thread"] = round(
+            latency_ms(out / files[variant], threads=1), 1
         )
     return entry
 
@@ -430,7 +472,9 @@ def _file_entry(path: Path) -> dict:
     return {"file": path.name, "sha256": sha256(path), "size_bytes": path.stat().st_size}
 
 
-def _contract_entry(onnx_path: Path, meta: dict) -> dict:
+def _contract_entry(
+    onnx_path: Path, meta: dict, *, opset: int | None = None, padding: str | None = None
+) -> dict:
     import onnxruntime as ort
 
     from mmpipe.train.denoiser_export import OPSET
@@ -438,10 +482,11 @@ def _contract_entry(onnx_path: Path, meta: dict) -> dict:
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     skip = ("model", "config", "parity_max_abs_error", "variant")
     return {
-        "opset": OPSET,
+        "opset": opset or OPSET,
         "inputs": {i.name: {"shape": i.shape, "dtype": i.type} for i in session.get_inputs()},
         "outputs": {o.name: {"shape": o.shape, "dtype": o.type} for o in session.get_outputs()},
-        "padding": "feed K >= 1 whole hops; the output is latency_samples late: append "
+        "padding": padding
+        or "feed K >= 1 whole hops; the output is latency_samples late: append "
         "latency_samples zeros (rounded up to a hop) and drop the first latency_samples",
         **{k: v for k, v in meta.items() if k not in skip},
     }
@@ -460,7 +505,9 @@ def check(names: Sequence[str] | None = None, *, out_dir: Path | str | None = No
     """Verify the exported files without writing: hashes, weights freshness, parity, PESQ.
 
     Raises ``ExportError`` naming the first stale or mismatched file; returns a summary.
+    ``names=None`` checks every exportable model that ``manifest.json`` lists.
     """
+    explicit = names is not None
     names = _resolve(names)
     require_train_extra()
     out = Path(out_dir) if out_dir is not None else data_dir("export")
@@ -468,10 +515,45 @@ def check(names: Sequence[str] | None = None, *, out_dir: Path | str | None = No
     if not manifest_path.is_file():
         raise ExportError(f"{manifest_path} is missing: run `mmpipe export`")
     manifest = json.loads(manifest_path.read_text())
+    if not explicit:
+        names = [n for n in names if n in manifest]
+        if not names:
+            raise ExportError(f"{manifest_path} lists no exported model: run `mmpipe export`")
     summary = {}
     for name in names:
-        summary[name] = _check_denoiser(out, manifest.get(name))
+        if name == "interpolator":
+            summary[name] = _check_interpolator(out, manifest.get(name))
+        else:
+            summary[name] = _check_denoiser(out, manifest.get(name))
     return summary
+
+
+def _check_interpolator(out: Path, entry: dict | None) -> dict:
+    from mmpipe.nets.interpolator import from_pretrained
+    from mmpipe.runtime.interpolator import OnnxInterpolator
+    from mmpipe.train.interpolator_export import check_parity, weights_sha256
+
+    if not entry:
+        raise ExportError("manifest.json has no entry for interpolator: run `mmpipe export`")
+    weights = weights_sha256(model_dir("interpolator"))
+    fp32_hash = entry["files"]["onnx"]["sha256"]
+    for variant, info in entry["files"].items():
+        path = out / info["file"]
+        if not path.is_file():
+            raise ExportError(f"{path} is missing: run `mmpipe export`")
+        if sha256(path) != info["sha256"]:
+            raise ExportError(f"{path} does not match manifest.json: run `mmpipe export`")
+        meta = OnnxInterpolator(path).runner.metadata
+        if meta.get("weights_sha256") != weights:
+            raise ExportError(
+                f"{path.name} was made from other weights than models/interpolator: "
+                "run `mmpipe export`"
+            )
+        if variant != "onnx" and meta.get("source_sha256") != fp32_hash:
+            raise ExportError(f"{path.name} was not made from the current fp32 file")
+    model = from_pretrained(model_dir("interpolator"))
+    fp32 = out / entry["files"]["onnx"]["file"]
+    return {"parity_max_abs_error": check_parity(model, fp32, PARITY_TOLERANCE)}
 
 
 def _check_denoiser(out: Path, entry: dict | None) -> dict:

@@ -38,8 +38,11 @@ class EncodeSettings:
 
     crf: float = 18.0
     preset: str = "medium"
+    threads: int = 0  # x264 threads; 0: x264's own choice from the CPUs (batch jobs set it)
 
     def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise ConfigError(f"threads {self.threads} is negative; use 0 (automatic) or more")
         if not 0 <= self.crf <= 51:
             raise ConfigError(f"crf {self.crf} is out of range; use 0 (lossless) to 51")
         if self.preset not in PRESETS:
@@ -135,6 +138,8 @@ class MediaFileWriter:
         # Frame threads, as the ffmpeg command line uses (PyAV's default, slice threads,
         # makes x264 split every picture, which is slower and compresses worse).
         stream.codec_context.thread_type = "FRAME"
+        if settings.threads:
+            stream.codec_context.thread_count = settings.threads
         if language:
             stream.metadata["language"] = language
         self.video, self.colour = stream, colour

@@ -7,6 +7,7 @@ to a temporary file beside the target that is renamed only on success.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
@@ -81,6 +82,8 @@ class Pipeline:
     ``None`` copies the video stream untouched (for jobs that change only the audio, and
     for audio files). ``audio``: stages for the first audio stream; the other audio
     streams, and the first one when there are no audio stages, are copied bit-exact.
+    ``video_only``: write no other stream (each one left out gets a note), for stages that
+    change the video's duration, such as slow motion.
 
     >>> Pipeline(video=[], audio=[]).run("in.mp4", "out.mp4")  # doctest: +SKIP
     """
@@ -91,7 +94,10 @@ class Pipeline:
         audio: Sequence[AudioStage] = (),
         *,
         encode: EncodeSettings | None = None,
+        video_only: bool = False,
     ) -> None:
+        if video_only and (video is None or audio):
+            raise ConfigError("video_only writes the video alone: give video stages, no audio")
         for stage in [*(video or ()), *audio]:
             if not isinstance(stage, VideoStage | AudioStage):
                 raise ConfigError(
@@ -102,6 +108,7 @@ class Pipeline:
         self.video = list(video or ())
         self.audio = list(audio)
         self.encode = encode or EncodeSettings()
+        self.video_only = video_only
 
     def analyze(
         self,
@@ -153,12 +160,21 @@ class Pipeline:
             _render(job, source, tmp, format_name, info, spec, report, progress)
             if on_progress and sent:  # once more just before the output is put in place
                 on_progress(sent[0])
+            tmp.chmod(_default_mode())  # mkstemp made it private; outputs are ordinary files
             os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         report.elapsed_s = time.monotonic() - started
         return report
+
+
+@functools.cache
+def _default_mode() -> int:
+    """The mode a new file gets under the process's umask (0o644 under the usual 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @dataclass(frozen=True)
@@ -346,7 +362,12 @@ def _add_streams(
             if job.copy_video:
                 writer.add_copy(stream)
             continue
-        if stream.index == job.stage_audio:
+        if job.pipeline.video_only:
+            report.note(
+                f"{stream.type} stream #{stream.index} ({codec}) is not written: this job "
+                "changes the video's duration, so it would be out of sync"
+            )
+        elif stream.index == job.stage_audio:
             writer.add_audio(stream)
             decoded.add(stream.index)
         elif writer.holds_audio_only:
@@ -405,7 +426,8 @@ def _stream(
                     report.frames_out += 1
                 if on_progress and spec is not None:
                     elapsed = time.monotonic() - started
-                    on_progress(Progress("render", report.frames_in, spec.frame_count, elapsed))
+                    total = info.video.frame_count if info.video else 0  # counts input frames
+                    on_progress(Progress("render", report.frames_in, total, elapsed))
             elif isinstance(item, DecodedAudio):
                 stages = audio_stages if item.stream_index == job.stage_audio else []
                 for block in _through(stages, item.block):

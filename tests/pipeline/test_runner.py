@@ -74,6 +74,14 @@ def test_stages_with_latency_keep_every_frame_and_timestamp(tmp_path: Path) -> N
     assert np.abs(inverted_twice - np.stack(decoded_rgb(src)).astype(int)).mean() < 3
 
 
+def test_output_gets_the_mode_of_an_ordinary_new_file(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "in.mp4", frames=3)
+    out = tmp_path / "out.mp4"
+    mmpipe.Pipeline(video=[Invert()]).run(src, out)
+    (tmp_path / "plain").touch()
+    assert out.stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777
+
+
 def test_audio_stage_reencodes_at_source_rate_and_channels(tmp_path: Path) -> None:
     src = write_clip(tmp_path / "in.mp4", audio_rate=44_100, audio_channels=1, frames=30)
     out = tmp_path / "out.mp4"

@@ -3,9 +3,10 @@
 Each stage, fed a short synthetic clip through its protocol (analysis first when it is a
 two-pass stage), must: return a spec that matches the frames it yields; yield uint8
 frames in the layout it was given (RGB, and 4:2:0 planes when it lists them); keep every
-frame's timestamp (unless it declares that it retimes); hold back no more than its
-declared latency; give the same output twice (deterministic); and leave its input frames
-untouched.
+frame's timestamp (unless it declares ``retimes``: then its frames are evenly spaced at the
+spec's rate and time base, as many as the spec says, to within one); hold back no more than
+its declared latency (in input frames); give the same output twice (deterministic); and
+leave its input frames untouched.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from mmpipe.pipeline.stage import (
     VideoStage,
 )
 from mmpipe.stages.denoise import Denoise
+from mmpipe.stages.interpolate import Interpolate
 from mmpipe.stages.stabilize import Stabilize
 from mmpipe.vision.synthetic import render_shaken, shake_path, textured_image
 
@@ -40,6 +42,8 @@ VIDEO_STAGES: dict[str, Callable[[], VideoStage]] = {
     "stabilize-gaussian-none": lambda: Stabilize(method="gaussian", fill="none"),
     "stabilize-tripod-half": lambda: Stabilize(preset="tripod", strength=0.5),
     "stabilize-mosaic": lambda: Stabilize(fill="mosaic"),
+    "interpolate-60": lambda: Interpolate(fps=60),
+    "interpolate-24": lambda: Interpolate(fps=24),
 }
 
 WIDTH, HEIGHT, FRAMES = 320, 180, 40
@@ -87,6 +91,11 @@ def run(stage: VideoStage, frames: list[VideoFrame]) -> tuple[VideoSpec, list[Vi
     out: list[VideoFrame] = []
     for count, frame in enumerate(frames, start=1):
         out.extend(stage.process(frame))
+        if getattr(stage, "retimes", False):  # every output time up to the held-back input
+            if count > stage.latency:
+                covered = frames[count - 1 - stage.latency].time_s - 1 / out_spec.average_rate
+                assert out and out[-1].time_s >= covered, "held back more than its latency"
+            continue
         assert len(out) >= count - stage.latency, "held back more than its declared latency"
     out.extend(stage.flush())
     return out_spec, out
@@ -103,8 +112,15 @@ def test_video_stage_contract(name: str, pixel_format: str) -> None:
     originals = [f.image.copy() for f in frames]
     out_spec, out = run(stage, frames)
     assert out_spec.pixel_format == pixel_format
-    assert len(out) == len(frames)
-    assert [f.pts for f in out] == [f.pts for f in frames]
+    if getattr(stage, "retimes", False):
+        assert abs(len(out) - out_spec.frame_count) <= 1
+        assert all(f.time_base == out_spec.time_base for f in out)
+        step = 1 / (out_spec.average_rate * out_spec.time_base)
+        assert [f.pts - out[0].pts for f in out] == [i * step for i in range(len(out))]
+        assert out[0].pts * out_spec.time_base == frames[0].pts * frames[0].time_base
+    else:
+        assert len(out) == len(frames)
+        assert [f.pts for f in out] == [f.pts for f in frames]
     height, width = out_spec.height_px, out_spec.width_px
     shape = (height, width, 3) if pixel_format == "rgb24" else (height * 3 // 2, width)
     for frame in out:
