@@ -44,7 +44,7 @@ from mmpipe.errors import ConfigError, ExportError
 
 logger = logging.getLogger(__name__)
 
-EXPORTABLE = ("denoiser",)
+EXPORTABLE = ("denoiser", "interpolator")
 PARITY_TOLERANCE = 1e-4
 INT8_MAX_PESQ_LOSS = 0.1
 VARIANTS = ("onnx", "int8", "ort")
@@ -505,9 +505,9 @@ def check(names: Sequence[str] | None = None, *, out_dir: Path | str | None = No
     """Verify the exported files without writing: hashes, weights freshness, parity, PESQ.
 
     Raises ``ExportError`` naming the first stale or mismatched file; returns a summary.
-    ``names=None`` checks every exportable model that ``manifest.json`` lists.
+    No ``names`` checks every exportable model that ``manifest.json`` lists.
     """
-    explicit = names is not None
+    explicit = bool(names)
     names = _resolve(names)
     require_train_extra()
     out = Path(out_dir) if out_dir is not None else data_dir("export")

@@ -37,7 +37,8 @@ CONTRACT_VERSION = "1"
 OPSET = 17
 INPUT_NAMES = ("frame0", "frame1", "flow01", "flow10", "t")
 FLOW_PREPROCESSING = (
-    "OpenCV DIS, preset MEDIUM with spatial propagation, on grey frames shrunk by 0.5 "
+    "OpenCV DIS, preset MEDIUM with patch stride 2 and spatial propagation, on grey frames "
+    "shrunk by 0.5 "
     "(INTER_AREA), upsampled bilinearly to full resolution and multiplied by 2: "
     "mmpipe.vision.flow.dense_flow(frame0, frame1) and dense_flow(frame1, frame0)"
 )
