@@ -72,7 +72,9 @@ def test_shipped_export_matches_shipped_weights() -> None:
     from mmpipe.train.denoiser_export import weights_sha256
 
     shipped = OnnxDenoiser()
-    assert default_onnx_path().stat().st_size < 5_000_000  # DFT matrices computed, not stored
+    # the DFT matrices (about 7 MB) are computed in the graph, not stored beside the weights
+    weights_bytes = (default_model_dir() / "model.safetensors").stat().st_size
+    assert default_onnx_path().stat().st_size < weights_bytes + 1_000_000
     assert shipped.runner.metadata["weights_sha256"] == weights_sha256(default_model_dir()), (
         "models/denoiser changed but export/denoiser.onnx was not regenerated"
     )
