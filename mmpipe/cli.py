@@ -350,7 +350,7 @@ class _BatchBar:
             if self.current != description:
                 self.current = description
                 self.frames.reset(total=frames.frames_total or None)
-                self.frames.set_description(description, refresh=False)
+                self.frames.set_description(description)  # drawn now: short files end fast
             self.frames.update(frames.frames_done - self.frames.n)
         elif progress.event == "done":
             assert progress.result is not None

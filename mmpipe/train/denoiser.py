@@ -36,6 +36,7 @@ from mmpipe.train.denoiser_data import (
     prepare,
     validation_set,
 )
+from mmpipe.train.runs import RunFolder, scheduled_lr
 from mmpipe.train.speech_metrics import speech_scores
 
 logger = logging.getLogger(__name__)
@@ -162,7 +163,6 @@ def train(
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    work_dir.mkdir(parents=True, exist_ok=True)
     own = [data_dir / "speech", data_dir / "noise"]
     if all(d.is_dir() for d in own):  # the user's own folders of audio files
         prepared = prepare(data_dir, [own[0]], [own[1]])
@@ -182,11 +182,11 @@ def train(
         fresh = warm_start(model, from_pretrained(Path(init_from)).state_dict())
         logger.info("warm start from %s; new parameters: %s", init_from, fresh or "none")
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
-    checkpoint_path = work_dir / "checkpoint.pt"
-    log_path = work_dir / "log.jsonl"
+    run = RunFolder(work_dir)
+    log = run.log
     step, elapsed_s, best_pesq = 0, 0.0, -math.inf
-    if resume and checkpoint_path.exists():
-        state = torch.load(checkpoint_path, weights_only=False)
+    state = run.load() if resume else None
+    if state is not None:
         model = Denoiser(DenoiserConfig(**state["config"]))
         model.load_state_dict(state["model"])
         optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
@@ -197,12 +197,8 @@ def train(
     latency = model.config.latency_samples
     n = int(segment_s * SAMPLE_RATE_HZ) // model.config.hop * model.config.hop
 
-    def log(record: dict) -> None:
-        with log_path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-
     def checkpoint() -> None:
-        torch.save(
+        run.save(
             {
                 "config": model.config.__dict__,
                 "model": model.state_dict(),
@@ -211,10 +207,8 @@ def train(
                 "elapsed_s": elapsed_s,
                 "best_pesq": best_pesq,
                 "seed": seed,
-            },
-            checkpoint_path.with_suffix(".tmp"),
+            }
         )
-        checkpoint_path.with_suffix(".tmp").replace(checkpoint_path)
 
     def validate() -> dict:
         nonlocal best_pesq
@@ -251,11 +245,7 @@ def train(
     scores: dict = {}
     while elapsed_s < total_s:
         frac = min(elapsed_s / total_s, 1.0)
-        lr = (
-            learning_rate
-            * min(1.0, (step + 1) / 200)
-            * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
-        )
+        lr = scheduled_lr(learning_rate, step, 200, frac)
         for group in optimizer.param_groups:
             group["lr"] = lr
         noisy, clean = mixer.batch(np.random.default_rng([seed, step]), batch, n)

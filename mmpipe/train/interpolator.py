@@ -47,6 +47,7 @@ from mmpipe.train.interpolator_data import (
     renderer,
     validation_triplets,
 )
+from mmpipe.train.runs import RunFolder, scheduled_lr
 
 logger = logging.getLogger(__name__)
 
@@ -208,17 +209,16 @@ def train(
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
     torch.manual_seed(seed)
-    work_dir.mkdir(parents=True, exist_ok=True)
     source = renderer(data_dir, validation=False, size=size)
     val_triplets = validation_triplets(data_dir, count=validation_count, size=size)
 
     model = Interpolator(config or InterpolatorConfig())
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
-    checkpoint_path = work_dir / "checkpoint.pt"
-    log_path = work_dir / "log.jsonl"
+    run = RunFolder(work_dir)
+    log = run.log
     step, elapsed_s, best_psnr = 0, 0.0, -math.inf
-    if resume and checkpoint_path.exists():
-        state = torch.load(checkpoint_path, weights_only=False)
+    state = run.load() if resume else None
+    if state is not None:
         cfg = dict(state["config"])
         cfg["channels"] = tuple(cfg["channels"])
         model = Interpolator(InterpolatorConfig(**cfg))
@@ -229,12 +229,8 @@ def train(
         logger.info("resumed at step %d (%.1f min)", step, elapsed_s / 60)
     total_s = elapsed_s + minutes * 60
 
-    def log(record: dict) -> None:
-        with log_path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-
     def checkpoint() -> None:
-        torch.save(
+        run.save(
             {
                 "config": model.config.__dict__,
                 "model": model.state_dict(),
@@ -243,10 +239,8 @@ def train(
                 "elapsed_s": elapsed_s,
                 "best_psnr": best_psnr,
                 "seed": seed,
-            },
-            checkpoint_path.with_suffix(".tmp"),
+            }
         )
-        checkpoint_path.with_suffix(".tmp").replace(checkpoint_path)
 
     def validate() -> dict:
         nonlocal best_psnr
@@ -292,11 +286,7 @@ def train(
     steps_done = 0
     while elapsed_s < total_s and (max_steps is None or steps_done < max_steps):
         frac = min(elapsed_s / total_s, 1.0)
-        lr = (
-            learning_rate
-            * min(1.0, (step + 1) / warmup_steps)
-            * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
-        )
+        lr = scheduled_lr(learning_rate, step, warmup_steps, frac)
         for group in optimizer.param_groups:
             group["lr"] = lr
         new = network_inputs(fresh_samples(step))
