@@ -528,14 +528,12 @@ def check(names: Sequence[str] | None = None, *, out_dir: Path | str | None = No
     return summary
 
 
-def _check_interpolator(out: Path, entry: dict | None) -> dict:
-    from mmpipe.nets.interpolator import from_pretrained
-    from mmpipe.runtime.interpolator import OnnxInterpolator
-    from mmpipe.train.interpolator_export import check_parity, weights_sha256
-
+def _check_files(name: str, out: Path, entry: dict | None, open_runtime, weights: str) -> Path:
+    """Every file of ``name``'s manifest ``entry``: present, its hash, made from the shipped
+    weights (hash ``weights``) and, for the variants, from the current fp32 file. Returns the
+    fp32 file."""
     if not entry:
-        raise ExportError("manifest.json has no entry for interpolator: run `mmpipe export`")
-    weights = weights_sha256(model_dir("interpolator"))
+        raise ExportError(f"manifest.json has no entry for {name}: run `mmpipe export`")
     fp32_hash = entry["files"]["onnx"]["sha256"]
     for variant, info in entry["files"].items():
         path = out / info["file"]
@@ -543,16 +541,24 @@ def _check_interpolator(out: Path, entry: dict | None) -> dict:
             raise ExportError(f"{path} is missing: run `mmpipe export`")
         if sha256(path) != info["sha256"]:
             raise ExportError(f"{path} does not match manifest.json: run `mmpipe export`")
-        meta = OnnxInterpolator(path).runner.metadata
+        meta = open_runtime(path).runner.metadata
         if meta.get("weights_sha256") != weights:
             raise ExportError(
-                f"{path.name} was made from other weights than models/interpolator: "
-                "run `mmpipe export`"
+                f"{path.name} was made from other weights than models/{name}: run `mmpipe export`"
             )
         if variant != "onnx" and meta.get("source_sha256") != fp32_hash:
             raise ExportError(f"{path.name} was not made from the current fp32 file")
+    return out / entry["files"]["onnx"]["file"]
+
+
+def _check_interpolator(out: Path, entry: dict | None) -> dict:
+    from mmpipe.nets.interpolator import from_pretrained
+    from mmpipe.runtime.interpolator import OnnxInterpolator
+    from mmpipe.train.interpolator_export import check_parity, weights_sha256
+
+    weights = weights_sha256(model_dir("interpolator"))
+    fp32 = _check_files("interpolator", out, entry, OnnxInterpolator, weights)
     model = from_pretrained(model_dir("interpolator"))
-    fp32 = out / entry["files"]["onnx"]["file"]
     return {"parity_max_abs_error": check_parity(model, fp32, PARITY_TOLERANCE)}
 
 
@@ -561,27 +567,12 @@ def _check_denoiser(out: Path, entry: dict | None) -> dict:
     from mmpipe.runtime.denoiser import OnnxDenoiser
     from mmpipe.train.denoiser_export import check_parity, weights_sha256
 
-    if not entry:
-        raise ExportError("manifest.json has no entry for denoiser: run `mmpipe export`")
     weights = weights_sha256(model_dir("denoiser"))
-    fp32_hash = entry["files"]["onnx"]["sha256"]
-    for variant, info in entry["files"].items():
-        path = out / info["file"]
-        if not path.is_file():
-            raise ExportError(f"{path} is missing: run `mmpipe export`")
-        if sha256(path) != info["sha256"]:
-            raise ExportError(f"{path} does not match manifest.json: run `mmpipe export`")
-        meta = OnnxDenoiser(path).runner.metadata
-        if meta.get("weights_sha256") != weights:
-            raise ExportError(
-                f"{path.name} was made from other weights than models/denoiser: run `mmpipe export`"
-            )
-        if variant != "onnx" and meta.get("source_sha256") != fp32_hash:
-            raise ExportError(f"{path.name} was not made from the current fp32 file")
+    fp32 = _check_files("denoiser", out, entry, OnnxDenoiser, weights)
     model = from_pretrained(model_dir("denoiser"))
     model.use_dft_matrices = True
-    fp32 = out / entry["files"]["onnx"]["file"]
     result = {"parity_max_abs_error": check_parity(model, fp32, PARITY_TOLERANCE, seconds=0.5)}
+    assert entry is not None  # _check_files raised otherwise
     if "int8" in entry["files"]:
         result["pesq_fp32"], result["pesq_int8"] = check_int8_pesq(
             fp32, out / entry["files"]["int8"]["file"]
