@@ -135,13 +135,7 @@ def _export_denoiser(out: Path, *, int8: bool, ort: bool, latency_hops: int) -> 
     )
     source_hash = sha256(fp32)
     entry = _contract_entry(fp32, meta)
-    entry["files"] = {
-        "onnx": {
-            **_file_entry(fp32),
-            "variant": "fp32",
-            "parity_max_abs_error_vs_torch": float(meta["parity_max_abs_error"]),
-        }
-    }
+    entry["files"] = {"onnx": _fp32_file_entry(fp32, meta)}
     if int8:
         path = out / files["int8"]
         quantize_int8(fp32, path, source_sha256=source_hash)
@@ -158,14 +152,8 @@ def _export_denoiser(out: Path, *, int8: bool, ort: bool, latency_hops: int) -> 
         }
     if ort:
         path = out / files["ort"]
-        convert_to_ort(fp32, path, source_sha256=source_hash)
-        entry["files"]["ort"] = {
-            **_file_entry(path),
-            "variant": "ort",
-            "source_sha256": source_hash,
-            "optimization": "fixed, level all, NchwcTransformer excluded",
-            "max_abs_error_vs_onnx": denoiser_difference(fp32, path),
-        }
+        entry["files"]["ort"] = _ort_file_entry(fp32, path, source_hash)
+        entry["files"]["ort"]["max_abs_error_vs_onnx"] = denoiser_difference(fp32, path)
     for variant, info in entry["files"].items():
         info["latency_ms_per_hop_1thread"] = round(
             denoiser_latency_ms(out / files[variant], hops=latency_hops), 4
@@ -185,27 +173,34 @@ def _export_interpolator(out: Path, *, ort: bool) -> dict:
     )
     source_hash = sha256(fp32)
     entry = _contract_entry(fp32, meta, opset=OPSET, padding=meta["padding"])
-    entry["files"] = {
-        "onnx": {
-            **_file_entry(fp32),
-            "variant": "fp32",
-            "parity_max_abs_error_vs_torch": float(meta["parity_max_abs_error"]),
-        }
-    }
+    entry["files"] = {"onnx": _fp32_file_entry(fp32, meta)}
     if ort:
-        path = out / files["ort"]
-        convert_to_ort(fp32, path, source_sha256=source_hash)
-        entry["files"]["ort"] = {
-            **_file_entry(path),
-            "variant": "ort",
-            "source_sha256": source_hash,
-            "optimization": "fixed, level all, NchwcTransformer excluded",
-        }
+        entry["files"]["ort"] = _ort_file_entry(fp32, out / files["ort"], source_hash)
     for variant, info in entry["files"].items():
         info["latency_ms_per_720p_frame_1thread"] = round(
             latency_ms(out / files[variant], threads=1), 1
         )
     return entry
+
+
+def _fp32_file_entry(fp32: Path, meta: dict) -> dict:
+    """The manifest entry of a freshly exported fp32 file (``meta``: the exporter's)."""
+    return {
+        **_file_entry(fp32),
+        "variant": "fp32",
+        "parity_max_abs_error_vs_torch": float(meta["parity_max_abs_error"]),
+    }
+
+
+def _ort_file_entry(fp32: Path, path: Path, source_hash: str) -> dict:
+    """Convert ``fp32`` to ORT format at ``path``; its manifest entry."""
+    convert_to_ort(fp32, path, source_sha256=source_hash)
+    return {
+        **_file_entry(path),
+        "variant": "ort",
+        "source_sha256": source_hash,
+        "optimization": "fixed, level all, NchwcTransformer excluded",
+    }
 
 
 # ---------------------------------------------------------------- variants

@@ -15,8 +15,9 @@ from typing import Protocol
 import numpy as np
 
 from mmpipe.assets import exported_model, model_dir
-from mmpipe.errors import ConfigError, ModelError
+from mmpipe.errors import ConfigError
 from mmpipe.runtime.onnx import OnnxRunner
+from mmpipe.runtime.torch_backend import import_torch
 
 State = tuple[np.ndarray, ...]
 CONTRACT_VERSION = "1"
@@ -83,15 +84,9 @@ class TorchDenoiser:
     """The checkpoint in ``models/denoiser`` on torch (development backend; needs torch)."""
 
     def __init__(self, model_dir: Path | None = None, *, threads: int = 1) -> None:
-        try:
-            import torch
-        except ImportError as error:
-            raise ModelError(
-                "backend='torch' needs torch: pip install 'mmpipe[train]', or use backend='onnx'"
-            ) from error
+        torch = import_torch(threads)
         from mmpipe.nets.denoiser import from_pretrained
 
-        torch.set_num_threads(threads)
         self._torch = torch
         self.model = from_pretrained(model_dir or default_model_dir())
         c = self.model.config

@@ -21,6 +21,7 @@ import numpy as np
 from mmpipe.assets import exported_model, model_dir
 from mmpipe.errors import ConfigError, ModelError
 from mmpipe.runtime.onnx import OnnxRunner
+from mmpipe.runtime.torch_backend import import_torch
 
 CONTRACT_VERSION = "1"
 INPUT_NAMES = ("frame0", "frame1", "flow01", "flow10", "t")
@@ -117,15 +118,9 @@ class TorchInterpolator:
     """The checkpoint in ``models/interpolator`` on torch (development backend; needs torch)."""
 
     def __init__(self, model_dir: Path | None = None, *, threads: int = 1, model=None) -> None:
-        try:
-            import torch
-        except ImportError as error:
-            raise ModelError(
-                "backend='torch' needs torch: pip install 'mmpipe[train]', or use backend='onnx'"
-            ) from error
+        torch = import_torch(threads)
         from mmpipe.nets.interpolator import from_pretrained
 
-        torch.set_num_threads(threads)
         self._torch = torch
         directory = model_dir or default_model_dir()
         if model is None and not (directory / "model.safetensors").is_file():
@@ -160,19 +155,3 @@ def load_interpolator(
     if backend == "torch":
         return TorchInterpolator(path, threads=threads)
     raise ConfigError(f"unknown backend {backend!r}: use 'onnx' or 'torch'")
-
-
-_DEFAULT: dict[str, InterpolatorRunner] = {}
-
-
-def synthesize(
-    frame0: np.ndarray, frame1: np.ndarray, flow01: np.ndarray, flow10: np.ndarray, t: float
-) -> np.ndarray:
-    """The frame at time ``t`` from the shipped exported model (onnxruntime, one thread).
-
-    The learned counterpart of ``mmpipe.vision.interpolate.synthesize`` (same arguments).
-    """
-    runner = _DEFAULT.get("onnx")
-    if runner is None:
-        runner = _DEFAULT["onnx"] = OnnxInterpolator()
-    return runner.synthesize(frame0, frame1, flow01, flow10, t)

