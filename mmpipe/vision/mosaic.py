@@ -74,6 +74,17 @@ class _Plane:
     step: int
 
 
+@dataclass(frozen=True)
+class _Band:
+    """The frame around one strip, as every neighbour's refinement there compares with it."""
+
+    box: tuple[int, int, int, int]  # the strip
+    area: tuple[int, int, int, int]  # the strip widened into the picture
+    half: tuple[int, int]  # (width, height) of the half-size images
+    grey: np.ndarray  # the frame's luma/grey on ``area``, half size, uint8
+    coverage: np.ndarray  # the frame's own coverage of ``area``, full size
+
+
 class Mosaic:
     """Renders full-frame output frames from a window of input frames.
 
@@ -144,6 +155,7 @@ class Mosaic:
         total = np.clip(distance / max(self.options.feather_px, 1.0), 0.0, 1.0)
         accum = [p.pixels[_region(box, p.step)].astype(np.float32) for p in planes]
         accum = [a * _shrunk(total, p.step, a.ndim) for a, p in zip(accum, planes, strict=True)]
+        band = self._band(frames[i], own, box)
         used = 0
         for j in self._neighbours(i, frames):
             if used == self.options.max_neighbours or float(total.min()) >= _FILLED:
@@ -154,7 +166,7 @@ class Mosaic:
             if float(take.max()) < _ENOUGH:
                 continue
             used += 1
-            flow = self._refinement(frames[i], frames[j], own, matrix, box)
+            flow = None if band is None else self._refinement(band, frames[j], matrix)
             warped = self._warped(frames[j], matrix, box, flow)
             gains = self._gains(warped, accum, (cover >= 1.0) & (total >= 1.0), total)
             for a, w, p, gain in zip(accum, warped, planes, gains, strict=True):
@@ -220,31 +232,37 @@ class Mosaic:
             out.append(warped.astype(np.float32))
         return out
 
-    def _refinement(
-        self,
-        own_image: np.ndarray,
-        image: np.ndarray,
-        own: np.ndarray,
-        matrix: np.ndarray,
-        box: tuple[int, int, int, int],
-    ) -> np.ndarray | None:
-        """Per-pixel correction ``[h, w, 2]`` of a neighbour's warp into the strip ``box``.
-
-        Measured by DIS flow (at half resolution) from the frame to the warped neighbour on
-        the strip widened ``refine_band_px`` into the picture, where both are seen;
-        continued outwards from the nearest measured pixel and smoothed. None when it does
-        not lower the difference to the frame on the measured band (or too little is seen).
-        """
+    def _band(
+        self, own_image: np.ndarray, own: np.ndarray, box: tuple[int, int, int, int]
+    ) -> _Band | None:
+        """What the refinement of every neighbour in the strip ``box`` measures against:
+        the frame on the strip widened ``refine_band_px`` into the picture, at half size.
+        None when refinement is off or the band is too thin."""
         if self._flow is None:
             return None
-        band = _widened(box, self.size, self.options.refine_band_px)
-        bx0, by0, bx1, by1 = band
+        area = _widened(box, self.size, self.options.refine_band_px)
+        bx0, by0, bx1, by1 = area
         half = ((bx1 - bx0) // 2, (by1 - by0) // 2)
         if min(half) < 8:
             return None
-        ours = cv2.resize(self._grey(own_image, own, band), half, interpolation=cv2.INTER_AREA)
-        theirs = cv2.resize(self._grey(image, matrix, band), half, interpolation=cv2.INTER_AREA)
-        both = np.minimum(self._coverage(own, band), self._coverage(matrix, band))
+        grey = cv2.resize(self._grey(own_image, own, area), half, interpolation=cv2.INTER_AREA)
+        return _Band(box, area, half, grey, self._coverage(own, area))
+
+    def _refinement(self, band: _Band, image: np.ndarray, matrix: np.ndarray) -> np.ndarray | None:
+        """Per-pixel correction ``[h, w, 2]`` of a neighbour's warp into the strip ``box``.
+
+        Measured by DIS flow (at half resolution) from the frame to the warped neighbour on
+        ``band``, where both are seen; continued outwards from the nearest measured pixel
+        and smoothed. None when it does not lower the difference to the frame on the
+        measured band (or too little of it is seen).
+        """
+        assert self._flow is not None
+        bx0, by0, bx1, by1 = band.area
+        ours, half = band.grey, band.half
+        theirs = cv2.resize(
+            self._grey(image, matrix, band.area), half, interpolation=cv2.INTER_AREA
+        )
+        both = np.minimum(band.coverage, self._coverage(matrix, band.area))
         seen = cv2.resize(both, half, interpolation=cv2.INTER_AREA) >= _FILLED
         if seen.sum() < 64:
             return None
@@ -266,7 +284,7 @@ class Mosaic:
         if not after < before:
             return None
         flow = 2 * cv2.resize(flow, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_LINEAR)
-        x0, y0, x1, y1 = box
+        x0, y0, x1, y1 = band.box
         return np.ascontiguousarray(flow[y0 - by0 : y1 - by0, x0 - bx0 : x1 - bx0])
 
     def _grey(
