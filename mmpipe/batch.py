@@ -49,7 +49,7 @@ from typing import Any
 from mmpipe.errors import ConfigError, MediaError, MmpipeError
 from mmpipe.media.writer import VIDEO_SUFFIXES as WRITABLE_SUFFIXES
 from mmpipe.media.writer import EncodeSettings
-from mmpipe.pipeline.runner import Progress, RunReport
+from mmpipe.pipeline.runner import Progress, RunReport, temp_affixes
 
 log = logging.getLogger(__name__)
 
@@ -562,16 +562,8 @@ def _version() -> str:
     return __version__
 
 
-def _temp_affixes(name: str) -> tuple[str, str]:
-    """The runner's temporary names for ``name`` are ``PREFIX`` + 8 random characters +
-    ``SUFFIX``: ``.STEM.XXXXXXXX.partial.EXT`` (one dot only for names that start with one)."""
-    path = PurePosixPath(name)
-    prefix = f"{path.stem}." if path.stem.startswith(".") else f".{path.stem}."
-    return prefix, f".partial{path.suffix}"
-
-
 def _temp_pattern(name: str) -> re.Pattern[str]:
-    prefix, suffix = _temp_affixes(name)
+    prefix, suffix = temp_affixes(name)
     return re.compile(rf"^{re.escape(prefix)}[a-z0-9_]{{8}}{re.escape(suffix)}$")
 
 
@@ -645,7 +637,7 @@ class _LocalStore(_Store):
         self.record.unlink(missing_ok=True)
 
     def write_record(self, record: dict[str, Any]) -> None:
-        prefix, suffix = _temp_affixes(self.record_name)
+        prefix, suffix = temp_affixes(self.record_name)
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=self.path.parent)
         try:
             with os.fdopen(fd, "w") as f:
@@ -739,7 +731,7 @@ class _UrlStore(_Store):
         self.fs.mv(tmp, path)
 
     def _temp_name(self, name: str) -> str:
-        prefix, suffix = _temp_affixes(name)
+        prefix, suffix = temp_affixes(name)
         token = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789_") for _ in range(8))
         return f"{self.folder}/{prefix}{token}{suffix}"
 

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 import av
@@ -144,9 +144,8 @@ class Pipeline:
         spec = None
         if job.encode_video:
             spec = _prepare(self.video, source, info, on_progress, started)
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent
-        )
+        prefix, suffix = temp_affixes(target.name)
+        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
         os.close(fd)
         tmp = Path(tmp_name)
         sent: list[Progress] = []
@@ -167,6 +166,15 @@ class Pipeline:
             raise
         report.elapsed_s = time.monotonic() - started
         return report
+
+
+def temp_affixes(name: str) -> tuple[str, str]:
+    """Prefix and suffix of the temporary file an output ``name`` is written to before its
+    rename (``mkstemp`` puts 8 random characters between): ``.STEM.XXXXXXXX.partial.EXT``,
+    one leading dot only for names that already start with one."""
+    path = PurePosixPath(name)
+    prefix = f"{path.stem}." if path.stem.startswith(".") else f".{path.stem}."
+    return prefix, f".partial{path.suffix}"
 
 
 @functools.cache
