@@ -44,7 +44,7 @@ from mmpipe.errors import ConfigError, ExportError
 
 logger = logging.getLogger(__name__)
 
-EXPORTABLE = ("denoiser", "interpolator")
+EXPORTABLE = ("denoiser", "interpolator", "inpainter")
 PARITY_TOLERANCE = 1e-4
 INT8_MAX_PESQ_LOSS = 0.1
 VARIANTS = ("onnx", "int8", "ort")
@@ -90,6 +90,8 @@ def export(
     for name in names:
         if name == "interpolator":
             entry = _export_interpolator(out, ort=ort)
+        elif name == "inpainter":
+            entry = _export_inpainter(out, ort=ort)
         else:
             entry = _export_denoiser(out, int8=int8, ort=ort, latency_hops=latency_hops)
         _keep_current_variants(out, name, entry)
@@ -178,6 +180,28 @@ def _export_interpolator(out: Path, *, ort: bool) -> dict:
         entry["files"]["ort"] = _ort_file_entry(fp32, out / files["ort"], source_hash)
     for variant, info in entry["files"].items():
         info["latency_ms_per_720p_frame_1thread"] = round(
+            latency_ms(out / files[variant], threads=1), 1
+        )
+    return entry
+
+
+def _export_inpainter(out: Path, *, ort: bool) -> dict:
+    """``inpainter.onnx`` (+ ``.ort``): the UNet of one denoising step; no int8 variant."""
+    from mmpipe.train.inpainter_export import OPSET, export_inpainter, latency_ms
+
+    name = "inpainter"
+    files = file_names(name)
+    fp32 = out / files["onnx"]
+    meta = export_inpainter(
+        model_dir(name), fp32, check=True, tolerance=PARITY_TOLERANCE, extra={"variant": "fp32"}
+    )
+    source_hash = sha256(fp32)
+    entry = _contract_entry(fp32, meta, opset=OPSET, padding="pad H and W to stride (edges)")
+    entry["files"] = {"onnx": _fp32_file_entry(fp32, meta)}
+    if ort:
+        entry["files"]["ort"] = _ort_file_entry(fp32, out / files["ort"], source_hash)
+    for variant, info in entry["files"].items():
+        info["latency_ms_per_640x16_strip_1thread"] = round(
             latency_ms(out / files[variant], threads=1), 1
         )
     return entry
@@ -518,6 +542,8 @@ def check(names: Sequence[str] | None = None, *, out_dir: Path | str | None = No
     for name in names:
         if name == "interpolator":
             summary[name] = _check_interpolator(out, manifest.get(name))
+        elif name == "inpainter":
+            summary[name] = _check_inpainter(out, manifest.get(name))
         else:
             summary[name] = _check_denoiser(out, manifest.get(name))
     return summary
@@ -554,6 +580,22 @@ def _check_interpolator(out: Path, entry: dict | None) -> dict:
     weights = weights_sha256(model_dir("interpolator"))
     fp32 = _check_files("interpolator", out, entry, OnnxInterpolator, weights)
     model = from_pretrained(model_dir("interpolator"))
+    return {"parity_max_abs_error": check_parity(model, fp32, PARITY_TOLERANCE)}
+
+
+def _check_inpainter(out: Path, entry: dict | None) -> dict:
+    from types import SimpleNamespace
+
+    from mmpipe.nets.inpainter import from_pretrained
+    from mmpipe.runtime.onnx import OnnxRunner
+    from mmpipe.train.inpainter_export import check_parity
+    from mmpipe.train.onnx_files import weights_sha256
+
+    weights = weights_sha256(model_dir("inpainter"))
+    fp32 = _check_files(
+        "inpainter", out, entry, lambda path: SimpleNamespace(runner=OnnxRunner(path)), weights
+    )
+    model = from_pretrained(model_dir("inpainter"))
     return {"parity_max_abs_error": check_parity(model, fp32, PARITY_TOLERANCE)}
 
 

@@ -153,20 +153,23 @@ def _photo_paths(root: Path) -> dict[str, Path]:
     return found
 
 
-def load_photos(root: Path, *, validation: bool) -> list[np.ndarray]:
-    """uint8 RGB photos (short side at most ``PHOTO_SHORT_SIDE_PX``) of one split."""
+def load_photos(
+    root: Path, *, validation: bool, exclude: tuple[str, ...] = ()
+) -> list[np.ndarray]:
+    """uint8 RGB photos (short side at most ``PHOTO_SHORT_SIDE_PX``) of one split, without
+    the ``exclude`` names (e.g. those a benchmark measures on)."""
     import skimage.data
 
     photos = []
     for name in SKIMAGE_PHOTOS:
-        if (name in VALIDATION_PHOTOS) != validation:
+        if (name in VALIDATION_PHOTOS) != validation or name in exclude:
             continue
         image = np.asarray(getattr(skimage.data, name)())
         if image.ndim == 2:
             image = np.repeat(image[..., None], 3, axis=2)
         photos.append(_fit_short_side(np.ascontiguousarray(image[..., :3]), PHOTO_SHORT_SIDE_PX))
     for name, path in _photo_paths(root).items():
-        if (name in VALIDATION_PHOTOS) != validation:
+        if (name in VALIDATION_PHOTOS) != validation or name in exclude:
             continue
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None or min(image.shape[:2]) < 256:

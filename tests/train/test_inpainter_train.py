@@ -1,0 +1,95 @@
+"""The inpainter recipe on a tiny generated picture folder: strips, train, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("skimage")
+pytest.importorskip("diffusers")
+
+from mmpipe.nets.inpainter import InpainterConfig  # noqa: E402
+from mmpipe.train.inpainter import batch_tensors, hole_scores, train  # noqa: E402
+from mmpipe.train.inpainter_data import STRIP_SIZE, sampler, validation_strips  # noqa: E402
+from mmpipe.train.interpolator_data import PACKAGES  # noqa: E402
+from mmpipe.vision.synthetic import textured_image  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The layout ``acquire`` leaves, with generated wallpapers (Kite is held out)."""
+    root = tmp_path_factory.mktemp("data")
+    images = root / "images"
+    for package in PACKAGES:
+        (images / package).mkdir(parents=True)
+        (images / package / ".unpacked").write_text("test\n")
+    for i, name in enumerate(("Alpha", "Beta", "Kite")):
+        path = images / "plasma-workspace-wallpapers" / "usr/share/wallpapers"
+        path = path / name / "contents/images/1024x768.png"
+        path.parent.mkdir(parents=True)
+        cv2.imwrite(str(path), textured_image(400, 520, kind="scene", seed=i))
+    return root
+
+
+def test_strips_hide_the_top_edge_and_keep_picture_below(data_dir: Path) -> None:
+    source = sampler(data_dir, validation=False)
+    for seed in range(20):
+        strip = source.draw(np.random.default_rng(seed))
+        assert strip.picture.shape == (*STRIP_SIZE, 3) and strip.picture.dtype == np.uint8
+        assert not strip.known[0].all()  # something to generate on the edge row
+        assert strip.known[-8:].all()  # and picture to continue from
+    again = source.draw(np.random.default_rng(3))
+    first = sampler(data_dir, validation=False).draw(np.random.default_rng(3))
+    assert (again.picture == first.picture).all() and (again.known == first.known).all()
+
+
+def test_validation_is_fixed_and_from_held_out_photos(data_dir: Path) -> None:
+    a, b = validation_strips(data_dir, count=4), validation_strips(data_dir, count=4)
+    assert all((x.picture == y.picture).all() for x, y in zip(a, b, strict=True))
+    assert len(sampler(data_dir, validation=True).photos) == 2  # Kite, gravel (coffee: benchmark)
+
+
+def test_noised_batch_keeps_the_target_at_t0_and_hides_it_at_t999(data_dir: Path) -> None:
+    source = sampler(data_dir, validation=False)
+    strips = [source.draw(np.random.default_rng(i)) for i in range(16)]
+    batch = batch_tensors(strips, np.random.default_rng(0), stride=4)
+    t = batch["timestep"].numpy()
+    assert (t == 999).any() and (t < 999).any()
+    last = t == 999
+    corr = np.corrcoef(batch["noisy"].numpy()[last].ravel(), batch["target"].numpy()[last].ravel())
+    assert abs(corr[0, 1]) < 0.1  # at t = 999 the state is (almost) pure noise
+    assert batch["condition"].shape[1] == 4
+
+
+def test_hole_scores_measure_only_the_hidden_pixels(data_dir: Path) -> None:
+    strips = validation_strips(data_dir, count=2)
+    perfect = [s.picture.copy() for s in strips]
+    broken = [p.copy() for p in perfect]
+    for b, s in zip(broken, strips, strict=True):
+        b[s.known] = 0  # damage only what is known
+    assert hole_scores(broken, strips)["psnr_db"] == hole_scores(perfect, strips)["psnr_db"]
+    for b, s in zip(broken, strips, strict=True):
+        b[~s.known] = 255 - b[~s.known]
+    assert hole_scores(broken, strips)["psnr_db"] < 20
+
+
+def test_train_saves_the_best_and_resumes(data_dir: Path, tmp_path: Path) -> None:
+    out, work = tmp_path / "out", tmp_path / "work"
+    tiny = InpainterConfig(channels=(16, 32), norm_groups=8)
+    kwargs = dict(
+        data_dir=data_dir, out_dir=out, work_dir=work, batch=4, validation_count=4, config=tiny
+    )
+    scores = train(5, max_steps=3, **kwargs)
+    assert set(scores) == {"steps_1", "steps_4"}
+    assert (out / "model.safetensors").is_file()
+    record = json.loads((out / "validation.json").read_text())
+    assert record["step"] == 3
+    log = [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines()]
+    assert "telea" in log[0]["classical"] and log[0]["parameters"] > 0
+    train(5, max_steps=2, **kwargs)
+    assert torch.load(work / "checkpoint.pt", weights_only=False)["step"] == 5
