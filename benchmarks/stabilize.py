@@ -10,8 +10,8 @@ needed: the opencv-python-headless that mmpipe uses serves it).
 Tools, each from the same input file to an H.264 file with the same x264 settings
 (CRF 18, preset medium):
 
-- `mmpipe` (`Stabilize()` defaults: L1 path, crop fill) and `mmpipe-gaussian`, through
-  `mmpipe.Pipeline`;
+- `mmpipe` (`Stabilize()` defaults: L1 path, crop fill), `mmpipe-gaussian` and
+  `mmpipe-mosaic` (`Stabilize(fill="none")` then `FillBorders()`), through `mmpipe.Pipeline`;
 - `vidstab` (ffmpeg vid.stab two-pass, defaults) and `vidstab-tuned` (shakiness=8,
   accuracy=15, smoothing=30, bicubic, static optimal zoom);
 - `deshake` (ffmpeg, defaults);
@@ -53,7 +53,7 @@ import numpy as np
 import mmpipe
 from benchmarks.devset import DEFAULT_WORKDIR, Clip, development_set, robustness_set
 from mmpipe.metrics.stability import cropping_and_distortion, frame_jitter_px, stability_score
-from mmpipe.stages.stabilize import Stabilize
+from mmpipe.stages.fill import stabilize_stages
 
 CRF, PRESET = 18, "medium"
 X264 = ["-c:v", "libx264", "-crf", str(CRF), "-preset", PRESET, "-pix_fmt", "yuv420p"]
@@ -107,7 +107,7 @@ def frame_rate(path: Path) -> Fraction:
 def mmpipe_tool(**options) -> Runner:
     def run(src: Path, dst: Path, scratch: Path) -> None:
         settings = mmpipe.EncodeSettings(crf=CRF, preset=PRESET)
-        mmpipe.Pipeline(video=[Stabilize(**options)], encode=settings).run(src, dst)
+        mmpipe.Pipeline(video=stabilize_stages(**options), encode=settings).run(src, dst)
 
     return run
 

@@ -20,6 +20,7 @@ from mmpipe.media.writer import EncodeSettings
 from mmpipe.metrics.shake import ShakeAnalysis
 from mmpipe.pipeline.runner import Pipeline, Progress, RunReport
 from mmpipe.stages.denoise import Denoise, DenoiseConfig
+from mmpipe.stages.fill import FillBorders, FillBordersConfig
 from mmpipe.stages.interpolate import Interpolate, InterpolateConfig
 from mmpipe.stages.stabilize import Stabilize, StabilizeConfig
 from mmpipe.vision.motion import MotionPlan
@@ -37,6 +38,8 @@ __all__ = [
     "EncodeSettings",
     "ExportError",
     "FileResult",
+    "FillBorders",
+    "FillBordersConfig",
     "Interpolate",
     "InterpolateConfig",
     "MediaError",

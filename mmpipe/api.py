@@ -16,7 +16,9 @@ from mmpipe.media.probe import probe as _probe
 from mmpipe.media.writer import EncodeSettings
 from mmpipe.metrics.shake import ShakeAnalysis, analyze_shake, plot_camera_path
 from mmpipe.pipeline.runner import Pipeline, ProgressCallback, RunReport
+from mmpipe.pipeline.stage import VideoStage
 from mmpipe.stages.denoise import Denoise
+from mmpipe.stages.fill import stabilize_stages
 from mmpipe.stages.interpolate import Interpolate
 from mmpipe.stages.stabilize import Stabilize
 from mmpipe.vision.motion import MotionFlag
@@ -57,7 +59,7 @@ def enhance(
     atomically (a temporary file renamed on success) and never replaces the input. Audio
     that no stage changes is copied bit-exact.
     """
-    video: list[Stabilize | Interpolate] = [Stabilize(fill=fill)] if stabilize else []
+    video: list[VideoStage] = list(stabilize_stages(fill=fill)) if stabilize else []
     if fps is not None:
         video.append(Interpolate(fps=fps))
     audio = (
@@ -86,12 +88,15 @@ def stabilize(
 
     ``preset``: walking | vehicle | pan | tripod; ``strength`` 0..1; ``fill``: ``crop`` (the
     smallest fixed zoom that hides the borders), ``none`` (black borders, no zoom) or
-    ``mosaic`` (full frame, borders filled from neighbouring frames);
-    ``method``: ``l1`` (optimal camera path) or ``gaussian``. ``plan``: a motion plan saved
-    by ``save_plan`` from the same clip: the analysis pass is skipped.
+    ``mosaic`` (full frame, borders filled from neighbouring frames: ``Stabilize(fill="none")``
+    followed by ``FillBorders()``); ``method``: ``l1`` (optimal camera path) or ``gaussian``.
+    ``plan``: a motion plan saved by ``save_plan`` from the same clip: the analysis pass is
+    skipped.
     """
-    stage = Stabilize(preset=preset, strength=strength, fill=fill, method=method, plan=plan)
-    report = Pipeline(video=[stage], encode=encode).run(
+    stages = stabilize_stages(fill=fill, preset=preset, strength=strength, method=method, plan=plan)
+    stage = stages[0]
+    assert isinstance(stage, Stabilize)
+    report = Pipeline(video=stages, encode=encode).run(
         input_path, output_path, on_progress=on_progress
     )
     if save_plan is not None:

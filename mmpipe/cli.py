@@ -26,8 +26,8 @@ from mmpipe.media.writer import PRESETS as X264_PRESETS
 from mmpipe.media.writer import EncodeSettings
 from mmpipe.metrics.shake import ShakeAnalysis
 from mmpipe.pipeline.runner import Progress, RunReport
+from mmpipe.stages.fill import FILLS
 from mmpipe.vision.path import METHODS, PRESETS
-from mmpipe.vision.warp import FILLS
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2

@@ -12,6 +12,26 @@ PIXEL_FORMATS = ("rgb24", "yuv420p")
 
 
 @dataclass(frozen=True, slots=True)
+class StabilizedView:
+    """What a stabilized frame was made from, for a later stage that fills its borders.
+
+    ``source`` is the decoded picture before the stabilizing warp, in the frame's
+    ``pixel_format``. ``to_output`` is the 3x3 smooth path ``P_i`` (where the viewer sees
+    the shot's first frame) and ``from_input`` the 3x3 inverse camera path ``C_i^-1``; the
+    warp from frame ``j``'s source to output frame ``i`` is ``(P_i @ C_j^-1)[:2]``.
+    ``trust_epoch`` counts the frames up to and including this one whose motion was not
+    measured reliably (scene cut, bridged or faint frame): the motion between two frames
+    is trusted exactly when their epochs are equal. The arrays are shared, never copied:
+    read them, do not write them.
+    """
+
+    source: np.ndarray
+    to_output: np.ndarray
+    from_input: np.ndarray
+    trust_epoch: int
+
+
+@dataclass(frozen=True, slots=True)
 class VideoFrame:
     """One decoded picture in display orientation.
 
@@ -21,6 +41,8 @@ class VideoFrame:
     :func:`yuv420p_planes`), in the source's colour matrix and range. ``pts`` counts
     ``time_base`` units from the stream origin, exactly as decoded (never re-derived
     from a nominal frame rate); ``index`` is the frame's position in decode order, from 0.
+    ``stabilized``: set by ``Stabilize(fill="none")`` for a ``FillBorders`` stage after it,
+    which consumes it (None on its output and everywhere else).
     """
 
     image: np.ndarray
@@ -28,6 +50,7 @@ class VideoFrame:
     time_base: Fraction
     index: int
     pixel_format: str = "rgb24"
+    stabilized: StabilizedView | None = None
 
     @property
     def time_s(self) -> float:

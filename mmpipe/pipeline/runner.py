@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
@@ -104,6 +104,7 @@ class Pipeline:
                     f"{stage!r} is not a stage (it needs configure, process, flush and latency); "
                     "pass mmpipe stages such as mmpipe.Stabilize()"
                 )
+        _check_order(list(video or ()))
         self.copy_video = video is None
         self.video = list(video or ())
         self.audio = list(audio)
@@ -166,6 +167,23 @@ class Pipeline:
             raise
         report.elapsed_s = time.monotonic() - started
         return report
+
+
+def _check_order(stages: list[VideoStage]) -> None:
+    """A stage that needs the views ``Stabilize(fill="none")`` attaches to its frames
+    (``needs_stabilized``, e.g. FillBorders) must come directly after a stage that can
+    attach them (``keep_full_frame``, e.g. Stabilize, which then renders the full frame)."""
+    for position, stage in enumerate(stages):
+        if not getattr(stage, "needs_stabilized", False):
+            continue
+        before = stages[position - 1] if position else None
+        if hasattr(before, "keep_full_frame"):
+            before.keep_full_frame()
+        if not getattr(before, "yields_stabilized", False):
+            raise ConfigError(
+                f"{type(stage).__name__} (video stage {position + 1}) fills what "
+                "Stabilize leaves empty: put a Stabilize directly before it"
+            )
 
 
 def temp_affixes(name: str) -> tuple[str, str]:
@@ -430,7 +448,7 @@ def _stream(
             if isinstance(item, VideoFrame):
                 report.frames_in += 1
                 for out in _through(video_stages, item):
-                    encoder.submit(writer.write_video, out)
+                    encoder.submit(writer.write_video, _pixels_only(out))
                     report.frames_out += 1
                 if on_progress and spec is not None:
                     elapsed = time.monotonic() - started
@@ -448,7 +466,7 @@ def _stream(
             else:
                 encoder.submit(writer.write_packet, item)
         for out in _flush(video_stages):
-            encoder.submit(writer.write_video, out)
+            encoder.submit(writer.write_video, _pixels_only(out))
             report.frames_out += 1
         if job.stage_audio is not None:
             for block in _flush(audio_stages):
@@ -459,6 +477,12 @@ def _stream(
     encoder.finish()
     if job.encode_video and report.frames_in == 0:
         raise MediaError(f"{source}: no video frame could be decoded; the file is corrupt")
+
+
+def _pixels_only(frame: VideoFrame) -> VideoFrame:
+    """The frame without a stabilized view: the encoder needs only the pixels, and frames
+    waiting in its queue should not keep their decoded pictures alive too."""
+    return frame if frame.stabilized is None else replace(frame, stabilized=None)
 
 
 def _through(stages: list, item: VideoFrame | AudioBlock) -> Iterator:

@@ -3,8 +3,11 @@
 Pass 1 (``analyze``) measures raw frame-to-frame motion on downscaled grey frames into
 a :class:`~mmpipe.vision.motion.MotionPlan`. ``configure`` smooths the camera path and
 decides the crop; pass 2 (``process``) warps each full-resolution frame once, with no
-frames held back. A plan saved with :meth:`Stabilize.save_plan` and passed back in
-skips pass 1, so a clip can be re-rendered with other settings without re-analysis.
+frames held back. With ``fill="none"`` each frame also carries what it was made from (a
+:class:`~mmpipe.media.frames.StabilizedView`), so that a ``FillBorders`` stage after it can
+fill the borders from neighbouring frames. A plan saved with :meth:`Stabilize.save_plan`
+and passed back in skips pass 1, so a clip can be re-rendered with other settings without
+re-analysis.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from mmpipe.errors import ConfigError
-from mmpipe.media.frames import AnalysisFrame, VideoFrame
+from mmpipe.media.frames import AnalysisFrame, StabilizedView, VideoFrame
 from mmpipe.pipeline.stage import VideoSpec
-from mmpipe.vision.mosaic import Mosaic, MosaicOptions
+from mmpipe.vision.mosaic import trust_epochs
 from mmpipe.vision.motion import MotionPlan, estimate_motion
 from mmpipe.vision.path import METHODS, PRESETS, corrections, smooth_path
+from mmpipe.vision.transforms import frame_center, to_matrix
 from mmpipe.vision.warp import FILLS, crop_zoom, warp_frame, warp_matrices
 
 logger = logging.getLogger(__name__)
@@ -33,9 +37,8 @@ class StabilizeConfig:
 
     ``preset``: walking | vehicle | pan | tripod. ``strength`` 0..1 scales how much
     shake is removed (0: untouched). ``fill``: ``none`` keeps the frame size and
-    leaves black borders; ``crop`` zooms by the smallest fixed factor that hides them;
-    ``mosaic`` keeps the full frame and field of view, filling the borders from
-    neighbouring frames (the stage then holds ``MosaicOptions.window_frames`` back).
+    leaves black borders (a ``FillBorders`` stage after it can fill them from neighbouring
+    frames); ``crop`` zooms by the smallest fixed factor that hides them.
     ``method``: ``l1`` (optimal camera path) or ``gaussian`` (faster). ``plan``: a
     motion plan file from :meth:`Stabilize.save_plan`; analysis is then skipped.
     """
@@ -53,7 +56,11 @@ class StabilizeConfig:
         if not 0.0 <= self.strength <= 1.0:
             raise ConfigError(f"strength must be between 0 and 1, got {self.strength}")
         if self.fill not in FILLS:
-            raise ConfigError(f"unknown fill {self.fill!r} for Stabilize; use one of {FILLS}")
+            raise ConfigError(
+                f"Stabilize fill must be one of {FILLS}, got {self.fill!r}; to fill the borders "
+                "from neighbouring frames put FillBorders() after Stabilize(fill='none') "
+                "(what --fill mosaic and fill='mosaic' in mmpipe.enhance/stabilize do)"
+            )
         if self.method not in METHODS:
             raise ConfigError(f"unknown method {self.method!r}; use one of {list(METHODS)}")
         if self.analysis_width_px < 64:
@@ -91,9 +98,8 @@ class Stabilize:
         self._smooth_path: np.ndarray | None = None
         self._zoom = 1.0
         self._spec: VideoSpec | None = None
-        self._mosaic: Mosaic | None = None
-        self._window: dict[int, VideoFrame] = {}  # input frames kept for the mosaic
-        self._next_out = 0
+        # fill="none": P_i [n, 3, 3], C_i^-1 [n, 3, 3] and trust epochs [n] for the views
+        self._views: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # Warping works on any layout: frames can stay in the decoder's 4:2:0 planes.
     pixel_formats = ("yuv420p", "rgb24")
@@ -104,7 +110,19 @@ class Stabilize:
 
     @property
     def latency(self) -> int:
-        return MosaicOptions().window_frames if self.config.fill == "mosaic" else 0
+        return 0
+
+    @property
+    def yields_stabilized(self) -> bool:
+        """Whether yielded frames carry a ``stabilized`` view (``fill="none"``), which a
+        ``FillBorders`` stage directly after this one needs."""
+        return self.config.fill == "none"
+
+    def keep_full_frame(self) -> None:
+        """Render the full frame (``fill="none"``) for a ``FillBorders`` stage after this one;
+        a `Pipeline` calls it, so ``[Stabilize(), FillBorders()]`` needs no ``fill`` option."""
+        if self.config.fill != "none":
+            self.config = replace(self.config, fill="none")
 
     @property
     def needs_analysis(self) -> bool:
@@ -186,23 +204,18 @@ class Stabilize:
         self._matrices = warp_matrices(
             correction, width_px=spec.width_px, height_px=spec.height_px, zoom=self._zoom
         )
-        self._window, self._next_out, self._mosaic = {}, 0, None
-        if cfg.fill == "mosaic":
-            self._mosaic = Mosaic(
-                raw,
-                smooth,
-                plan.flags,
-                width_px=spec.width_px,
-                height_px=spec.height_px,
-                pixel_format=spec.pixel_format,
-                full_range=spec.full_range,
-            )
+        self._views = None
+        if self.yields_stabilized:
+            center = frame_center(spec.width_px, spec.height_px)
+            to_output = to_matrix(smooth, center)  # P_i
+            from_input = np.linalg.inv(to_matrix(raw, center))  # C_i^-1
+            self._views = (to_output, from_input, trust_epochs(plan.flags))
         logger.debug("stabilize: %d frames, zoom %.3f", plan.n_frames, self._zoom)
         self._spec = spec
         return spec
 
     def process(self, frame: VideoFrame) -> Iterator[VideoFrame]:
-        """Pass 2: warp one full-resolution frame (with ``mosaic``, the one ``latency`` back)."""
+        """Pass 2: warp one full-resolution frame (``fill="none"``: with its view attached)."""
         matrices, plan = self.warp_matrices, self._plan
         assert plan is not None
         index = frame.index
@@ -213,35 +226,23 @@ class Stabilize:
                 f"frame {index} (t={frame.time_s:.3f} s) is not in the motion plan of "
                 f"{plan.n_frames} frames: the plan belongs to another clip; analyse this one"
             )
-        if self._mosaic is None:
-            assert self._spec is not None  # configure ran: warp_matrices exist
-            image = warp_frame(
-                frame.image,
-                matrices[index],
-                pixel_format=frame.pixel_format,
-                full_range=self._spec.full_range,
+        assert self._spec is not None  # configure ran: warp_matrices exist
+        image = warp_frame(
+            frame.image,
+            matrices[index],
+            pixel_format=frame.pixel_format,
+            full_range=self._spec.full_range,
+        )
+        view = None
+        if self._views is not None:
+            to_output, from_input, epochs = self._views
+            view = StabilizedView(
+                frame.image, to_output[index], from_input[index], int(epochs[index])
             )
-            yield replace(frame, image=image)
-            return
-        self._window[index] = frame
-        while self._next_out + self._mosaic.window_frames <= index:
-            yield self._render_mosaic()
+        yield replace(frame, image=image, stabilized=view)
 
     def flush(self) -> Iterator[VideoFrame]:
-        while self._mosaic is not None and self._next_out in self._window:
-            yield self._render_mosaic()
-
-    def _render_mosaic(self) -> VideoFrame:
-        """The next output frame, filled from the window; frames out of reach are dropped."""
-        assert self._mosaic is not None
-        index, reach = self._next_out, self._mosaic.window_frames
-        images = {j: f.image for j, f in self._window.items()}
-        frame = self._window[index]
-        image = self._mosaic.render(index, images)
-        self._next_out += 1
-        for j in [j for j in self._window if j < self._next_out - reach]:
-            del self._window[j]
-        return replace(frame, image=image)
+        yield from ()
 
 
 def _frame_rate(plan: MotionPlan, spec: VideoSpec) -> float:

@@ -153,9 +153,7 @@ def _photo_paths(root: Path) -> dict[str, Path]:
     return found
 
 
-def load_photos(
-    root: Path, *, validation: bool, exclude: tuple[str, ...] = ()
-) -> list[np.ndarray]:
+def load_photos(root: Path, *, validation: bool, exclude: tuple[str, ...] = ()) -> list[np.ndarray]:
     """uint8 RGB photos (short side at most ``PHOTO_SHORT_SIDE_PX``) of one split, without
     the ``exclude`` names (e.g. those a benchmark measures on)."""
     import skimage.data

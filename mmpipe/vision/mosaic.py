@@ -4,7 +4,10 @@ The camera path ``C`` maps a shot's first frame to frame ``j``; the smooth path 
 where the viewer sees that content. Output frame ``i`` therefore sees input frame ``j``
 through ``W_ij = P_i C_j^-1``: the frame's own warp (``j = i``) plus, for the pixels it
 leaves empty, the other frames of the same shot, each warped once from the decoded
-picture (one interpolation, as for the frame itself).
+picture (one interpolation, as for the frame itself). Each frame comes as the
+:class:`~mmpipe.media.frames.StabilizedView` that ``Stabilize(fill="none")`` attaches: its
+decoded picture, ``P_i``, ``C_i^-1`` and its trust epoch; the frame itself may come
+already warped, and then only its empty border is composited.
 
 Neighbours are taken nearest in time first (``i - 1, i + 1, i - 2, ...``) within a window,
 and only while pixels are still missing. A neighbour is used only if the motion between
@@ -33,15 +36,14 @@ resolution (4:2:0 chroma at half size, with weights shrunk to match).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from mmpipe.media.frames import yuv420p_planes
+from mmpipe.media.frames import StabilizedView, yuv420p_planes
 from mmpipe.vision.motion import MotionFlag
-from mmpipe.vision.transforms import frame_center, to_matrix
 from mmpipe.vision.warp import chroma_matrix, warp_frame
 
 # Motion between two frames is trusted only if no frame in between has these flags: a
@@ -51,6 +53,26 @@ _UNTRUSTED = MotionFlag.SCENE_CUT | MotionFlag.BRIDGED | MotionFlag.LOW_TEXTURE
 _ENOUGH = 0.02  # a neighbour adding less weight than this to every pixel is skipped
 _FILLED = 0.999  # weight of a pixel that needs nothing more
 _IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+
+def trust_epochs(flags: list[int]) -> np.ndarray:
+    """Per frame, how many frames up to and including it have untrusted motion ``[n]``.
+
+    ``flags`` are a plan's per-frame :class:`~mmpipe.vision.motion.MotionFlag` bits; the
+    motion between two frames was measured all the way exactly when their epochs are equal.
+    """
+    untrusted = np.array([bool(f & _UNTRUSTED) for f in flags], dtype=bool)
+    return np.cumsum(untrusted, dtype=np.int64)
+
+
+def view_warp(output: StabilizedView, source: StabilizedView) -> np.ndarray:
+    """The 2x3 warp from ``source``'s decoded picture into ``output``'s frame: ``P_i C_j^-1``."""
+    return (output.to_output @ source.from_input)[:2]
+
+
+def trusted(a: StabilizedView, b: StabilizedView) -> bool:
+    """Whether the motion between two frames was measured on every frame in between."""
+    return a.trust_epoch == b.trust_epoch
 
 
 @dataclass(frozen=True)
@@ -86,17 +108,14 @@ class _Band:
 
 
 class Mosaic:
-    """Renders full-frame output frames from a window of input frames.
+    """Renders full-frame output frames from a window of stabilized views.
 
-    ``raw`` and ``smooth`` are the measured and smoothed camera paths ``[n, 4]``;
-    ``flags`` the plan's per-frame :class:`~mmpipe.vision.motion.MotionFlag` bits.
+    ``width_px``, ``height_px``, ``pixel_format`` and ``full_range`` describe the frames
+    (as the stage's :class:`~mmpipe.pipeline.stage.VideoSpec` does).
     """
 
     def __init__(
         self,
-        raw: np.ndarray,
-        smooth: np.ndarray,
-        flags: list[int],
         *,
         width_px: int,
         height_px: int,
@@ -105,11 +124,6 @@ class Mosaic:
         options: MosaicOptions | None = None,
     ) -> None:
         self.options = options or MosaicOptions()
-        center = frame_center(width_px, height_px)
-        self._to_output = to_matrix(smooth, center)  # P_i
-        self._from_input = np.linalg.inv(to_matrix(raw, center))  # C_j^-1
-        untrusted = np.array([bool(f & _UNTRUSTED) for f in flags], dtype=bool)
-        self._untrusted_before = np.concatenate([[0], np.cumsum(untrusted)])
         self.size = (width_px, height_px)
         self.pixel_format = pixel_format
         self.full_range = full_range or pixel_format == "rgb24"
@@ -122,32 +136,40 @@ class Mosaic:
     def window_frames(self) -> int:
         return self.options.window_frames
 
-    def matrix(self, i: int, j: int) -> np.ndarray:
-        """The 2x3 warp from input frame ``j`` to output frame ``i``."""
-        return (self._to_output[i] @ self._from_input[j])[:2]
+    def render(
+        self,
+        i: int,
+        frames: Mapping[int, StabilizedView],
+        warped: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Output frame ``i`` from the views ``frames`` (index -> view) around it.
 
-    def trusted(self, i: int, j: int) -> bool:
-        """Whether the motion between frames ``i`` and ``j`` was measured all the way."""
-        lo, hi = min(i, j), max(i, j)
-        return self._untrusted_before[hi + 1] == self._untrusted_before[lo + 1]
-
-    def render(self, i: int, frames: dict[int, np.ndarray]) -> np.ndarray:
-        """Output frame ``i`` from the input images ``frames`` (index -> image) around it."""
-        own = self.matrix(i, i)
-        out = warp_frame(frames[i], own, pixel_format=self.pixel_format, full_range=self.full_range)
-        for box in _strips(own, self.size, self.options.feather_px):
+        ``warped`` is frame ``i`` already stabilized: its source through ``P_i C_i^-1``,
+        black outside (what ``Stabilize(fill="none")`` yields); it is left unchanged and
+        only its border strips are composited on a copy. Without it the source is warped
+        here. Returns a new image (``warped`` itself when it leaves nothing empty).
+        """
+        own = view_warp(frames[i], frames[i])
+        boxes = _strips(own, self.size, self.options.feather_px)
+        if warped is None:
+            out = warp_frame(
+                frames[i].source, own, pixel_format=self.pixel_format, full_range=self.full_range
+            )
+        else:
+            out = warped.copy() if boxes else warped
+        for box in boxes:
             self._fill(i, frames, box, out)
         return out
 
     def _fill(
         self,
         i: int,
-        frames: dict[int, np.ndarray],
+        frames: Mapping[int, StabilizedView],
         box: tuple[int, int, int, int],
         out: np.ndarray,
     ) -> None:
         """Composite one strip ``box`` (x0, y0, x1, y1, luma px, even) of ``out`` in place."""
-        own = self.matrix(i, i)
+        own = view_warp(frames[i], frames[i])
         planes = self._planes(out)
         # the frame's own weight fades to 0 over feather_px towards what it leaves empty
         covered = (self._coverage(own, box) >= _FILLED).astype(np.uint8)
@@ -155,25 +177,25 @@ class Mosaic:
         total = np.clip(distance / max(self.options.feather_px, 1.0), 0.0, 1.0)
         accum = [p.pixels[_region(box, p.step)].astype(np.float32) for p in planes]
         accum = [a * _shrunk(total, p.step, a.ndim) for a, p in zip(accum, planes, strict=True)]
-        band = self._band(frames[i], own, box)
+        band = self._band(frames[i].source, own, box)
         used = 0
         for j in self._neighbours(i, frames):
             if used == self.options.max_neighbours or float(total.min()) >= _FILLED:
                 break
-            matrix = self.matrix(i, j)
-            cover = self._coverage(matrix, box)
+            warp = view_warp(frames[i], frames[j])
+            cover = self._coverage(warp, box)
             take = (1.0 - total) * cover
             if float(take.max()) < _ENOUGH:
                 continue
             used += 1
-            flow = None if band is None else self._refinement(band, frames[j], matrix)
-            warped = self._warped(frames[j], matrix, box, flow)
+            flow = None if band is None else self._refinement(band, frames[j].source, warp)
+            warped = self._warped(frames[j].source, warp, box, flow)
             gains = self._gains(warped, accum, (cover >= 1.0) & (total >= 1.0), total)
             for a, w, p, gain in zip(accum, warped, planes, gains, strict=True):
                 black = self._black(p)
                 a += _shrunk(take, p.step, a.ndim) * (black + (w - black) * gain)
             total += take
-        edge = self._warped(frames[i], own, box)
+        edge = self._warped(frames[i].source, own, box)
         for a, e, p in zip(accum, edge, planes, strict=True):
             a += _shrunk(1.0 - total, p.step, a.ndim) * e
             p.pixels[_region(box, p.step)] = np.clip(a + 0.5, 0, 255).astype(np.uint8)
@@ -186,11 +208,11 @@ class Mosaic:
             self._ones, shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderValue=0.0
         )
 
-    def _neighbours(self, i: int, frames: dict[int, np.ndarray]) -> Iterator[int]:
+    def _neighbours(self, i: int, frames: Mapping[int, StabilizedView]) -> Iterator[int]:
         """Frames of the window nearest ``i`` first, whose motion to ``i`` is trusted."""
         for step in range(1, self.options.window_frames + 1):
             for j in (i - step, i + step):
-                if j in frames and self.trusted(i, j):
+                if j in frames and trusted(frames[i], frames[j]):
                     yield j
 
     def _planes(self, image: np.ndarray) -> list[_Plane]:

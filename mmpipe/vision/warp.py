@@ -2,9 +2,9 @@
 
 ``fill="none"`` leaves black where the warped frame does not reach; ``fill="crop"``
 zooms every frame by one fixed factor about the centre, the smallest that keeps the
-borders out of the picture on every frame of the clip (see :func:`crop_zoom`);
-``fill="mosaic"`` keeps the full frame and fills the borders from neighbouring frames
-(see :mod:`mmpipe.vision.mosaic`).
+borders out of the picture on every frame of the clip (see :func:`crop_zoom`). Filling
+the borders instead (full frame, from neighbouring frames) is a stage of its own after
+``fill="none"``: ``FillBorders``, with :mod:`mmpipe.vision.mosaic`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from mmpipe.media.frames import pack_yuv420p, yuv420p_planes
 from mmpipe.vision.transforms import frame_center, to_matrix
 
-FILLS = ("none", "crop", "mosaic")
+FILLS = ("none", "crop")
 
 
 def warp_matrices(

@@ -6,12 +6,13 @@ frames in the layout it was given (RGB, and 4:2:0 planes when it lists them); ke
 frame's timestamp (unless it declares ``retimes``: then its frames are evenly spaced at the
 spec's rate and time base, as many as the spec says, to within one); hold back no more than
 its declared latency (in input frames); give the same output twice (deterministic); and
-leave its input frames untouched.
+leave its input frames untouched. Stages that only work after another one (FillBorders
+after ``Stabilize(fill="none")``) are checked as the chain a Pipeline runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 
 import cv2
@@ -25,6 +26,7 @@ from mmpipe.media.frames import (
     VideoFrame,
     yuv420p_planes,
 )
+from mmpipe.pipeline.runner import _flush, _through
 from mmpipe.pipeline.stage import (
     AudioSpec,
     AudioStage,
@@ -33,15 +35,45 @@ from mmpipe.pipeline.stage import (
     VideoStage,
 )
 from mmpipe.stages.denoise import Denoise
+from mmpipe.stages.fill import FillBorders
 from mmpipe.stages.interpolate import Interpolate
 from mmpipe.stages.stabilize import Stabilize
 from mmpipe.vision.synthetic import render_shaken, shake_path, textured_image
+
+
+class Chain:
+    """A two-pass stage followed by others, driven as the runner drives them (one stage)."""
+
+    def __init__(self, first: Stabilize, *rest: VideoStage) -> None:
+        self.stages: list = [first, *rest]
+        self.analysis_width_px = first.analysis_width_px
+        formats = [set(getattr(s, "pixel_formats", ("rgb24",))) for s in self.stages]
+        self.pixel_formats = tuple(sorted(set.intersection(*formats)))
+
+    @property
+    def latency(self) -> int:
+        return sum(s.latency for s in self.stages)
+
+    def analyze(self, frames: Iterator[AnalysisFrame], spec: VideoSpec) -> None:
+        self.stages[0].analyze(frames, spec)
+
+    def configure(self, spec: VideoSpec) -> VideoSpec:
+        for stage in self.stages:
+            spec = stage.configure(spec)
+        return spec
+
+    def process(self, frame: VideoFrame) -> Iterator[VideoFrame]:
+        return _through(self.stages, frame)
+
+    def flush(self) -> Iterator[VideoFrame]:
+        return _flush(self.stages)
+
 
 VIDEO_STAGES: dict[str, Callable[[], VideoStage]] = {
     "stabilize-l1-crop": lambda: Stabilize(),
     "stabilize-gaussian-none": lambda: Stabilize(method="gaussian", fill="none"),
     "stabilize-tripod-half": lambda: Stabilize(preset="tripod", strength=0.5),
-    "stabilize-mosaic": lambda: Stabilize(fill="mosaic"),
+    "stabilize-none-fill-mosaic": lambda: Chain(Stabilize(fill="none"), FillBorders()),
     "interpolate-60": lambda: Interpolate(fps=60),
     "interpolate-24": lambda: Interpolate(fps=24),
 }

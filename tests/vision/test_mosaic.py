@@ -2,7 +2,8 @@
 
 Synthetic clips are views of a larger image, so what lies beyond each frame's border is
 known: the output of frame ``i`` should show the source through ``B_i M_i`` (its warp
-after the view that made it).
+after the view that made it). The fill runs as the product does: ``Stabilize(fill="none")``
+then ``FillBorders``; :class:`Mosaic` is also driven directly with views built here.
 """
 
 from __future__ import annotations
@@ -11,11 +12,54 @@ import cv2
 import numpy as np
 import pytest
 
+from mmpipe.media.frames import StabilizedView
+from mmpipe.stages.fill import FillBorders
 from mmpipe.stages.stabilize import Stabilize
-from mmpipe.vision.mosaic import Mosaic, MosaicOptions, _strips
+from mmpipe.vision.mosaic import Mosaic, MosaicOptions, _strips, trust_epochs, trusted
 from mmpipe.vision.transforms import frame_center, to_matrix
 from mmpipe.vision.warp import warp_frame
-from tests.vision.helpers import HEIGHT_PX, WIDTH_PX, run_stabilize, shaken_clip
+from tests.vision.helpers import (
+    HEIGHT_PX,
+    WIDTH_PX,
+    analysis_frames,
+    shaken_clip,
+    spec_for,
+    video_frames,
+)
+
+
+def _stabilized(images: list[np.ndarray]) -> tuple[Stabilize, list]:
+    """Stabilize(fill="none") over the clip: the stage and its frames (views attached)."""
+    stage = Stabilize(fill="none")
+    frames = video_frames(images)
+    spec = spec_for(len(frames))
+    stage.analyze(iter(analysis_frames(frames, WIDTH_PX)), spec)
+    stage.configure(spec)
+    return stage, [o for f in frames for o in stage.process(f)]
+
+
+def _filled(images: list[np.ndarray]) -> tuple[Stabilize, list[np.ndarray]]:
+    """The full-frame output (Stabilize(fill="none") then FillBorders) and the Stabilize."""
+    stage, stabilized = _stabilized(images)
+    fill = FillBorders()
+    fill.configure(spec_for(len(images)))
+    out = [o for f in stabilized for o in fill.process(f)] + list(fill.flush())
+    assert [o.pts for o in out] == [f.pts for f in stabilized]
+    return stage, [o.image for o in out]
+
+
+def _views(
+    stage: Stabilize, images: dict[int, np.ndarray], raw: np.ndarray | None = None
+) -> dict[int, StabilizedView]:
+    """Views of ``images`` on the stage's paths (``raw`` instead of the measured path)."""
+    center = frame_center(WIDTH_PX, HEIGHT_PX)
+    to_output = to_matrix(stage.smooth_path, center)
+    from_input = np.linalg.inv(to_matrix(stage.camera_path if raw is None else raw, center))
+    epochs = trust_epochs(stage.plan.flags)
+    return {
+        j: StabilizedView(image, to_output[j], from_input[j], int(epochs[j]))
+        for j, image in images.items()
+    }
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -28,8 +72,7 @@ def test_mosaic_fills_the_borders_with_what_the_camera_saw(moving_object: bool) 
     path, source, images = shaken_clip(
         n_frames=45, amplitude_px=6.0, seed=4, moving_object=moving_object
     )
-    stage = Stabilize(fill="mosaic")
-    filled = run_stabilize(stage, images)
+    stage, filled = _filled(images)
     assert stage.zoom == 1.0
     src_h, src_w = source.shape[:2]
     offset = np.array([(src_w - WIDTH_PX) / 2.0, (src_h - HEIGHT_PX) / 2.0])
@@ -57,34 +100,22 @@ def test_mosaic_fills_the_borders_with_what_the_camera_saw(moving_object: bool) 
 def test_mosaic_does_not_borrow_across_a_scene_cut() -> None:
     _, _, first = shaken_clip(n_frames=20, amplitude_px=6.0, seed=5)
     _, _, second = shaken_clip(n_frames=20, amplitude_px=6.0, seed=6, texture="wood")
-    stage = Stabilize(fill="mosaic")
-    filled = run_stabilize(stage, first + second)
+    stage, stabilized = _stabilized(first + second)
     assert 20 in stage.plan.segment_starts()
-    mosaic = stage._mosaic
-    assert mosaic is not None
-    assert not mosaic.trusted(19, 20) and not mosaic.trusted(25, 15)
-    assert mosaic.trusted(21, 30) and mosaic.trusted(3, 12)
-    assert len(filled) == 40
+    views = [f.stabilized for f in stabilized]
+    assert not trusted(views[19], views[20]) and not trusted(views[25], views[15])
+    assert trusted(views[21], views[30]) and trusted(views[3], views[12])
+    assert len(_filled(first + second)[1]) == 40
 
 
 def test_mosaic_on_yuv_planes_matches_the_rgb_result() -> None:
     _, _, images = shaken_clip(n_frames=30, amplitude_px=6.0, seed=8)
-    stage = Stabilize(fill="mosaic")
-    rgb = run_stabilize(stage, images)
-    mosaic = stage._mosaic
-    assert mosaic is not None
-    planes = Mosaic(
-        stage.camera_path,
-        stage.smooth_path,
-        stage.plan.flags,
-        width_px=WIDTH_PX,
-        height_px=HEIGHT_PX,
-        pixel_format="yuv420p",
-        full_range=True,
-    )
+    stage, rgb = _filled(images)
+    planes = Mosaic(width_px=WIDTH_PX, height_px=HEIGHT_PX, pixel_format="yuv420p", full_range=True)
     yuv = {j: cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420) for j, image in enumerate(images)}
+    views = _views(stage, yuv)
     for i in (5, 15, 25):
-        back = cv2.cvtColor(planes.render(i, yuv), cv2.COLOR_YUV2RGB_I420)
+        back = cv2.cvtColor(planes.render(i, views), cv2.COLOR_YUV2RGB_I420)
         expected = cv2.cvtColor(
             cv2.cvtColor(rgb[i], cv2.COLOR_RGB2YUV_I420), cv2.COLOR_YUV2RGB_I420
         )
@@ -115,16 +146,13 @@ def _hole_psnr_by_frame(
     raw: np.ndarray, refine: bool, stage: Stabilize, images: list, truth: dict
 ) -> float:
     mosaic = Mosaic(
-        raw,
-        stage.smooth_path,
-        stage.plan.flags,
         width_px=WIDTH_PX,
         height_px=HEIGHT_PX,
         pixel_format="rgb24",
         full_range=True,
         options=MosaicOptions(refine=refine),
     )
-    frames = dict(enumerate(images))
+    frames = _views(stage, dict(enumerate(images)), raw)
     return float(
         np.mean([_psnr(mosaic.render(i, frames)[hole], want) for i, (hole, want) in truth.items()])
     )
@@ -132,8 +160,7 @@ def _hole_psnr_by_frame(
 
 def test_per_pixel_refinement_fixes_what_the_global_motion_misplaces() -> None:
     path, source, images = shaken_clip(n_frames=30, amplitude_px=6.0, seed=4)
-    stage = Stabilize(fill="mosaic")
-    run_stabilize(stage, images)
+    stage, _ = _stabilized(images)
     src_h, src_w = source.shape[:2]
     offset = np.array([(src_w - WIDTH_PX) / 2.0, (src_h - HEIGHT_PX) / 2.0])
     to_reference = np.array([[1.0, 0, -offset[0]], [0, 1.0, -offset[1]], [0, 0, 1.0]])

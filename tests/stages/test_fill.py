@@ -1,0 +1,220 @@
+"""The FillBorders stage after Stabilize(fill="none"), on generated shaken clips."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import mmpipe
+from mmpipe.errors import ConfigError
+from mmpipe.media.frames import VideoFrame
+from mmpipe.pipeline.stage import VideoStage
+from mmpipe.stages.fill import FillBorders, stabilize_stages
+from mmpipe.stages.interpolate import Interpolate
+from mmpipe.stages.stabilize import Stabilize
+from mmpipe.vision.mosaic import Mosaic
+from mmpipe.vision.transforms import frame_center, to_matrix
+from mmpipe.vision.warp import warp_frame
+from tests.clips import decoded_rgb, frame_times, write_clip
+from tests.vision.helpers import (
+    HEIGHT_PX,
+    WIDTH_PX,
+    analysis_frames,
+    shaken_clip,
+    spec_for,
+    video_frames,
+)
+
+
+def stabilized(images: list[np.ndarray]) -> tuple[Stabilize, list[VideoFrame]]:
+    """Stabilize(fill="none") over the clip: the stage and the frames it yields."""
+    stage = Stabilize(fill="none")
+    frames = video_frames(images)
+    spec = spec_for(len(frames))
+    stage.analyze(iter(analysis_frames(frames, WIDTH_PX)), spec)
+    stage.configure(spec)
+    out = [o for f in frames for o in stage.process(f)]
+    return stage, out + list(stage.flush())
+
+
+def fill(frames: list[VideoFrame], stage: FillBorders | None = None) -> list[VideoFrame]:
+    stage = stage or FillBorders()
+    assert stage.configure(spec_for(len(frames))) == spec_for(len(frames))
+    out: list[VideoFrame] = []
+    for count, frame in enumerate(frames, start=1):
+        out.extend(stage.process(frame))
+        assert len(out) == max(0, count - stage.latency)
+    return out + list(stage.flush())
+
+
+@pytest.fixture(scope="module")
+def clip() -> tuple:
+    path, source, images = shaken_clip(n_frames=30, amplitude_px=6.0, seed=4)
+    stage, frames = stabilized(images)
+    return path, source, images, stage, frames, fill(frames)
+
+
+def test_it_is_a_streaming_stage_whose_latency_is_its_window() -> None:
+    stage = FillBorders(window_frames=5)
+    assert isinstance(stage, VideoStage)
+    assert stage.latency == 5 and stage.pixel_formats == ("yuv420p", "rgb24")
+    assert FillBorders().config.method == "mosaic" and FillBorders().latency == 12
+    assert Stabilize(fill="none").latency == 0
+
+
+def test_every_frame_comes_once_in_order_filled_and_without_its_view(clip) -> None:
+    _, _, images, stage, frames, out = clip
+    assert all(f.stabilized is not None for f in frames)
+    assert [f.index for f in out] == list(range(len(images)))
+    assert [f.pts for f in out] == [f.pts for f in frames]
+    assert all(f.stabilized is None for f in out)
+    ones = np.full((HEIGHT_PX, WIDTH_PX), 255, np.uint8)
+    holes = 0
+    for frame, warp in zip(out, stage.warp_matrices, strict=True):
+        hole = cv2.warpAffine(ones, warp, (WIDTH_PX, HEIGHT_PX)) < 255
+        holes += int(hole.sum())
+        assert not np.any(np.all(frame.image[hole] == 0, axis=-1)), "a black pixel is left"
+    assert holes > 10_000, "the clip must leave borders to fill"
+
+
+def test_the_borders_show_what_the_camera_saw_and_the_rest_is_stabilize_s(clip) -> None:
+    path, source, images, stage, frames, out = clip
+    src_h, src_w = source.shape[:2]
+    offset = [(src_w - WIDTH_PX) / 2.0, (src_h - HEIGHT_PX) / 2.0]
+    to_reference = np.array([[1.0, 0, -offset[0]], [0, 1.0, -offset[1]], [0, 0, 1.0]])
+    views = to_matrix(path.camera, frame_center(WIDTH_PX, HEIGHT_PX)) @ to_reference
+    ones = np.full((HEIGHT_PX, WIDTH_PX), 255, np.uint8)
+    filled_error, edge_error = [], []
+    for i in range(4, len(images) - 4):
+        warp = np.vstack([stage.warp_matrices[i], [0, 0, 1]])
+        hole = cv2.warpAffine(ones, warp[:2], (WIDTH_PX, HEIGHT_PX)) < 255
+        # far from the hole the frame is Stabilize's own picture, warped once, untouched
+        inside = cv2.erode((~hole).astype(np.uint8), np.ones((31, 31), np.uint8)) > 0
+        assert np.array_equal(out[i].image[inside], frames[i].image[inside])
+        if hole.sum() < 50:
+            continue
+        truth = cv2.warpAffine(source, (warp @ views[i])[:2], (WIDTH_PX, HEIGHT_PX))[hole]
+        edge = warp_frame(images[i], warp[:2], replicate_edges=True)[hole]
+        filled_error.append(np.abs(out[i].image[hole].astype(float) - truth).mean())
+        edge_error.append(np.abs(edge.astype(float) - truth).mean())
+    assert len(filled_error) >= 10
+    assert np.mean(filled_error) < 0.4 * np.mean(edge_error), (filled_error, edge_error)
+
+
+def test_filling_stabilize_s_frames_equals_warping_the_decoded_pictures_here(clip) -> None:
+    """The frame is not warped twice: compositing onto Stabilize's picture gives exactly
+    what the mosaic gives when it warps the decoded picture itself."""
+    _, _, _, _, frames, out = clip
+    views = {f.index: f.stabilized for f in frames}
+
+    def mosaic() -> Mosaic:  # a fresh one each time: DIS flow depends on its earlier calls
+        return Mosaic(width_px=WIDTH_PX, height_px=HEIGHT_PX, pixel_format="rgb24", full_range=True)
+
+    assert np.array_equal(out[0].image, mosaic().render(0, views))
+    for i in (0, 7, 15, 29):
+        here = mosaic().render(i, views)
+        assert np.array_equal(mosaic().render(i, views, frames[i].image), here)
+
+
+def test_the_window_stays_bounded() -> None:
+    _, _, images = shaken_clip(n_frames=24, amplitude_px=6.0, seed=2)
+    _, frames = stabilized(images)
+    stage = FillBorders(window_frames=3)
+    stage.configure(spec_for(len(frames)))
+    assert stage._mosaic is not None
+    render, held = stage._mosaic.render, []
+
+    def counting(i, views, warped):  # how many frames are held while one is rendered
+        held.append((len(stage._frames), len(views)))
+        return render(i, views, warped)
+
+    stage._mosaic.render = counting
+    out = [o for f in frames for o in stage.process(f)] + list(stage.flush())
+    assert len(out) == len(held) == len(frames)
+    assert max(held) == (2 * 3 + 1, 2 * 3 + 1)
+    assert len(stage._frames) == len(stage._views) == 0
+
+
+def test_a_frame_without_its_view_is_a_config_error() -> None:
+    _, _, images = shaken_clip(n_frames=5, amplitude_px=6.0, seed=2)
+    stage = FillBorders()
+    stage.configure(spec_for(5))
+    bare = video_frames(images)[0]
+    with pytest.raises(ConfigError, match=r"directly after Stabilize\(fill='none'\)"):
+        list(stage.process(bare))
+    _, frames = stabilized(images)
+    with pytest.raises(ConfigError, match="without its view"):
+        list(stage.process(replace(frames[1], stabilized=None)))
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(ConfigError, match="unknown FillBorders options"):
+        FillBorders(windows=3)
+    with pytest.raises(ConfigError, match="unknown FillBorders method"):
+        FillBorders(method="generate")
+    with pytest.raises(ConfigError, match="window_frames"):
+        FillBorders(window_frames=0)
+    assert FillBorders(mmpipe.FillBordersConfig(window_frames=4)).latency == 4
+
+
+def test_stabilize_no_longer_fills_and_says_what_to_use() -> None:
+    with pytest.raises(ConfigError, match=r"FillBorders\(\) after Stabilize\(fill='none'\)"):
+        Stabilize(fill="mosaic")
+
+
+def test_the_fill_option_becomes_stages() -> None:
+    none, fill_stage = stabilize_stages(fill="mosaic", preset="pan")
+    assert isinstance(none, Stabilize) and isinstance(fill_stage, FillBorders)
+    assert none.config.fill == "none" and none.config.preset == "pan"
+    assert [s.config.fill for s in stabilize_stages(fill="crop")] == ["crop"]
+    assert [type(s) for s in stabilize_stages(fill="none")] == [Stabilize]
+    with pytest.raises(ConfigError, match="unknown fill"):
+        stabilize_stages(fill="generate")
+
+
+@pytest.mark.parametrize(
+    "video",
+    [
+        lambda: [FillBorders()],
+        lambda: [Stabilize(fill="none"), Interpolate(fps=60), FillBorders()],
+        lambda: [FillBorders(), Stabilize(fill="none")],
+    ],
+)
+def test_a_pipeline_refuses_fill_borders_without_stabilize_right_before(video) -> None:
+    with pytest.raises(ConfigError, match=r"put a Stabilize directly before it"):
+        mmpipe.Pipeline(video=video())
+    mmpipe.Pipeline(video=[Stabilize(fill="none"), FillBorders(), Interpolate(fps=60)])
+
+
+def test_a_stabilize_before_fill_borders_renders_the_full_frame() -> None:
+    """DESIGN.md's ``[Stabilize(), FillBorders()]``: the Stabilize stops cropping."""
+    stabilize = Stabilize()
+    assert stabilize.config.fill == "crop"
+    mmpipe.Pipeline(video=[stabilize, FillBorders()])
+    assert stabilize.config.fill == "none" and stabilize.yields_stabilized
+
+
+def test_a_pipeline_fills_a_file_with_every_frame_in_place(tmp_path: Path) -> None:
+    _, _, images = shaken_clip(n_frames=24, amplitude_px=6.0, seed=3)
+    src = write_clip(tmp_path / "shaky.mp4", images=images, preset="veryfast")
+    progress: list[mmpipe.Progress] = []
+    report = mmpipe.stabilize(
+        src,
+        tmp_path / "full.mp4",
+        fill="mosaic",
+        encode=mmpipe.EncodeSettings(crf=12, preset="veryfast"),
+        on_progress=progress.append,
+    )
+    assert report.frames_in == report.frames_out == 24
+    assert frame_times(tmp_path / "full.mp4") == pytest.approx(frame_times(src))
+    render = [p for p in progress if p.phase == "render"]
+    assert render[-1].frames_done == render[-1].frames_total == 24
+    out = decoded_rgb(tmp_path / "full.mp4")
+    edges = np.concatenate(
+        [f[:3].reshape(-1, 3) for f in out] + [f[-3:].reshape(-1, 3) for f in out]
+    )
+    assert np.percentile(edges.max(axis=1), 1) > 20, "black borders were left"
