@@ -421,10 +421,10 @@ def _export(args: argparse.Namespace) -> int:
     if not args.quiet:
         for name, entry in entries.items():
             for info in entry["files"].values():
-                if "latency_ms_per_720p_frame_1thread" in info:  # the interpolator
-                    speed = f"{info['latency_ms_per_720p_frame_1thread']:.0f} ms per 720p frame"
-                else:
-                    speed = f"{info['latency_ms_per_hop_1thread']:.3f} ms per hop"
+                # latency_ms_per_{hop, 720p_frame, 640x16_strip}_1thread, by model
+                key = next(k for k in info if k.startswith("latency_ms_per_"))
+                unit = key.removeprefix("latency_ms_per_").removesuffix("_1thread")
+                speed = f"{info[key]:.3g} ms per {unit.replace('_', ' ')}"
                 print(
                     f"wrote {info['file']} ({info['size_bytes'] / 1e6:.2f} MB, {speed}, 1 thread)"
                 )

@@ -15,7 +15,9 @@ it and frame ``i`` was measured on every frame in between (no scene cut, no brid
 faint frame); it is brought to the frame's exposure by a gain measured where both
 overlap, and the frame blends into its fill over a feathered edge so that no seam shows
 where it ends. What no neighbour saw is filled by repeating the frame's own edge, so no
-pixel stays black.
+pixel stays black, or, given a ``generator`` (``mmpipe.vision.generated_border``), by the
+learned inpainter, which sees the strip, what the neighbours filled and the picture next
+to it.
 
 A global motion per frame is exact only for a flat or distant scene; with parallax or
 moving things the neighbour's content lands a few pixels off the frame's own. So each
@@ -43,6 +45,7 @@ import cv2
 import numpy as np
 
 from mmpipe.media.frames import StabilizedView, yuv420p_planes
+from mmpipe.vision.generated_border import BorderGenerator
 from mmpipe.vision.motion import MotionFlag
 from mmpipe.vision.warp import chroma_matrix, warp_frame
 
@@ -86,6 +89,7 @@ class MosaicOptions:
     refine: bool = True  # per-pixel alignment of each neighbour near the border (DIS flow)
     refine_band_px: int = 32  # how far into the picture the flow is measured
     refine_max_px: float = 12.0  # larger corrections are not trusted (clipped)
+    generate_context_px: int = 32  # picture around a strip the generator sees (luma px)
 
 
 @dataclass(frozen=True)
@@ -122,8 +126,10 @@ class Mosaic:
         pixel_format: str,
         full_range: bool,
         options: MosaicOptions | None = None,
+        generator: BorderGenerator | None = None,
     ) -> None:
         self.options = options or MosaicOptions()
+        self._generator = generator
         self.size = (width_px, height_px)
         self.pixel_format = pixel_format
         self.full_range = full_range or pixel_format == "rgb24"
@@ -195,10 +201,54 @@ class Mosaic:
                 black = self._black(p)
                 a += _shrunk(take, p.step, a.ndim) * (black + (w - black) * gain)
             total += take
-        edge = self._warped(frames[i].source, own, box)
+        if self._generator is not None and float((1.0 - total).max()) >= _ENOUGH:
+            edge = self._generated(out, accum, total, covered > 0, box)
+        else:
+            edge = self._warped(frames[i].source, own, box)
         for a, e, p in zip(accum, edge, planes, strict=True):
             a += _shrunk(1.0 - total, p.step, a.ndim) * e
             p.pixels[_region(box, p.step)] = np.clip(a + 0.5, 0, 255).astype(np.uint8)
+
+    def _generated(
+        self,
+        out: np.ndarray,
+        accum: list[np.ndarray],
+        total: np.ndarray,
+        covered: np.ndarray,
+        box: tuple[int, int, int, int],
+    ) -> list[np.ndarray]:
+        """The strip ``box`` with what is not yet fully seen generated, per plane (float32).
+
+        The generator sees the strip widened ``generate_context_px`` into the picture: the
+        frame (and strips already done) there, the blend so far in the strip, known where
+        its weight is full or the frame itself ``covered`` it."""
+        assert self._generator is not None
+        area = _widened(box, self.size, self.options.generate_context_px)
+        ax0, ay0, ax1, ay1 = area
+        x0, y0, x1, y1 = box
+        inner = np.s_[y0 - ay0 : y1 - ay0, x0 - ax0 : x1 - ax0]
+        region = []
+        for a, p in zip(accum, self._planes(out), strict=True):
+            pixels = p.pixels[_region(area, p.step)].copy()
+            weight = _shrunk(total, p.step, a.ndim)
+            blend = a / np.maximum(weight, 1e-6)
+            part = _region((x0 - ax0, y0 - ay0, x1 - ax0, y1 - ay0), p.step)
+            pixels[part] = np.where(weight > 0, np.clip(blend + 0.5, 0, 255), 0).astype(np.uint8)
+            region.append(pixels)
+        known = np.ones((ay1 - ay0, ax1 - ax0), bool)
+        known[inner] = (total >= _FILLED) | covered
+        width_px, height_px = self.size
+        if y0 == 0 and x1 - x0 == width_px:
+            side = "top"
+        elif y1 == height_px and x1 - x0 == width_px:
+            side = "bottom"
+        else:
+            side = "left" if x0 == 0 else "right"
+        filled = self._generator.fill(region, known, side)
+        return [
+            f[_region((x0 - ax0, y0 - ay0, x1 - ax0, y1 - ay0), p.step)]
+            for f, p in zip(filled, self._planes(out), strict=True)
+        ]
 
     def _coverage(self, matrix: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         """Share of each pixel of the strip ``box`` that a frame warped by ``matrix`` covers."""

@@ -155,7 +155,11 @@ def test_options_are_checked() -> None:
     with pytest.raises(ConfigError, match="unknown FillBorders options"):
         FillBorders(windows=3)
     with pytest.raises(ConfigError, match="unknown FillBorders method"):
-        FillBorders(method="generate")
+        FillBorders(method="diffuse")
+    with pytest.raises(ConfigError, match="steps"):
+        FillBorders(method="generate", steps=0)
+    with pytest.raises(ConfigError, match="backend"):
+        FillBorders(method="generate", backend="tflite")
     with pytest.raises(ConfigError, match="window_frames"):
         FillBorders(window_frames=0)
     assert FillBorders(mmpipe.FillBordersConfig(window_frames=4)).latency == 4
@@ -173,7 +177,9 @@ def test_the_fill_option_becomes_stages() -> None:
     assert [s.config.fill for s in stabilize_stages(fill="crop")] == ["crop"]
     assert [type(s) for s in stabilize_stages(fill="none")] == [Stabilize]
     with pytest.raises(ConfigError, match="unknown fill"):
-        stabilize_stages(fill="generate")
+        stabilize_stages(fill="diffuse")
+    _, generate = stabilize_stages(fill="generate")
+    assert generate.config.method == "generate"
 
 
 @pytest.mark.parametrize(
@@ -218,3 +224,21 @@ def test_a_pipeline_fills_a_file_with_every_frame_in_place(tmp_path: Path) -> No
         [f[:3].reshape(-1, 3) for f in out] + [f[-3:].reshape(-1, 3) for f in out]
     )
     assert np.percentile(edges.max(axis=1), 1) > 20, "black borders were left"
+
+
+def test_generate_changes_only_what_no_neighbour_saw(clip) -> None:
+    """With one neighbour on each side, part of the border is seen by none: generate fills
+    it (the shipped inpainter) where mosaic repeats the edge; the rest is mosaic's output."""
+    _, _, _, stage, frames, _ = clip
+    mosaic = fill(frames, FillBorders(window_frames=1))
+    generated = fill(frames, FillBorders(method="generate", window_frames=1))
+    ones = np.full((HEIGHT_PX, WIDTH_PX), 255, np.uint8)
+    changed_total = 0
+    for i, (m, g) in enumerate(zip(mosaic, generated, strict=True)):
+        hole = cv2.warpAffine(ones, stage.warp_matrices[i], (WIDTH_PX, HEIGHT_PX)) < 255
+        assert not np.any(np.all(g.image[hole] == 0, axis=-1)), "a black pixel is left"
+        changed = np.abs(g.image.astype(int) - m.image).max(axis=2) > 0
+        near_hole = cv2.dilate(hole.astype(np.uint8), np.ones((21, 21), np.uint8)) > 0
+        assert not (changed & ~near_hole).any(), f"frame {i} changed away from its border"
+        changed_total += int(changed.sum())
+    assert changed_total > 1000, "the generator had nothing to do: the test needs a harder clip"
