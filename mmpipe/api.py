@@ -232,7 +232,7 @@ def batch(
     )
 
 
-TRAINABLE = ("denoiser", "interpolator")
+TRAINABLE = ("denoiser", "interpolator", "inpainter")
 EXPORTABLE = _export.EXPORTABLE
 
 
@@ -286,6 +286,10 @@ def train(
         from mmpipe.train import interpolator
 
         return interpolator.train(minutes, seed=seed, resume=resume, **kwargs)
+    if name == "inpainter":
+        from mmpipe.train import inpainter
+
+        return inpainter.train(minutes, seed=seed, resume=resume, **kwargs)
     from mmpipe.train import denoiser
 
     return denoiser.train(minutes, seed=seed, resume=resume, **kwargs)

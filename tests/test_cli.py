@@ -119,7 +119,7 @@ def test_stabilize_and_analyze_bad_options(tmp_path: Path, capsys: pytest.Captur
     cases = [
         (["stabilize", clip, "-o", tmp_path / "o.mp4", "--strength", "2"], 1, "strength"),
         (["stabilize", clip, "-o", tmp_path / "o.mp4", "--preset", "boat"], 2, "invalid choice"),
-        (["stabilize", clip, "-o", tmp_path / "o.mp4", "--fill", "generate"], 2, "invalid choice"),
+        (["stabilize", clip, "-o", tmp_path / "o.mp4", "--fill", "diffuse"], 2, "invalid choice"),
         (
             ["stabilize", clip, "-o", tmp_path / "o.mp4", "--plan", tmp_path / "nope.json"],
             1,

@@ -78,7 +78,7 @@ def test_ort_and_int8_follow_the_streaming_contract() -> None:
 
 
 @shipped
-@pytest.mark.parametrize("name", ["denoiser.onnx", "denoiser.int8.onnx"])
+@pytest.mark.parametrize("name", ["denoiser.onnx", "denoiser.int8.onnx", "inpainter.onnx"])
 def test_onnxruntime_mobile_usability_check_passes(name: str) -> None:
     from mmpipe.export import mobile_usability
 
@@ -123,7 +123,7 @@ def test_export_without_torch_is_one_line(
 
 
 def test_export_unknown_model_is_one_line(capsys: pytest.CaptureFixture) -> None:
-    assert main(["export", "inpainter", "--check"]) == 1
+    assert main(["export", "upscaler", "--check"]) == 1
     assert capsys.readouterr().err.strip().count("\n") == 0
 
 
