@@ -8,14 +8,15 @@ scaled to ``[-1, 1]``.
 Inputs (``B`` strips, ``H x W`` multiples of ``config.stride``):
 
 - ``noisy``: float32 ``[B, 3, H, W]``, the diffusion state ``x_t``;
-- ``condition``: float32 ``[B, 4, H, W]``, the strip with every unknown pixel replaced by
-  its nearest known one (``mmpipe.runtime.inpainter.nearest_fill``, 3 channels) and the
-  known mask (1 channel: 1 known, 0 to generate);
+- ``condition``: float32 ``[B, 4, H, W]``, the strip with its unknown pixels filled by a
+  classical method, ``config.base`` (``telea``: OpenCV's Telea inpainting; ``nearest``: the
+  nearest known pixel, i.e. edge replication; ``mmpipe.runtime.inpainter.base_fill``, 3
+  channels) and the known mask (1 channel: 1 known, 0 to generate);
 - ``timestep``: float32 ``[B]``, the diffusion time in ``[0, 1000)``.
 
 Output: ``[B, 3, H, W]``, the prediction of the clean strip ``x_0`` ("sample" prediction):
-the nearest fill plus the UNet's residual. An untrained network (zero last layer) is
-therefore edge replication, and training learns what to add to it. The sampler (DDIM, in
+the classical fill plus the UNet's residual. An untrained network (zero last layer) is
+therefore the classical fill, and training learns what to add to it. The sampler (DDIM, in
 numpy, ``mmpipe.runtime.inpainter``) stays outside the network and the export.
 """
 
@@ -36,6 +37,7 @@ class InpainterConfig:
     channels: tuple[int, ...] = (32, 64, 96)  # one UNet level each, stride 2 between
     layers_per_block: int = 1
     norm_groups: int = 16
+    base: str = "telea"  # the classical fill the network corrects: telea | nearest
 
     @property
     def stride(self) -> int:

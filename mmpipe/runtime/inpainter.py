@@ -85,11 +85,23 @@ def nearest_fill(picture: np.ndarray, known: np.ndarray) -> np.ndarray:
     return picture[rows, cols][position[labels]]
 
 
-def network_feeds(picture: np.ndarray, known: np.ndarray, stride: int) -> np.ndarray:
+BASES = ("telea", "nearest")
+
+
+def base_fill(picture: np.ndarray, known: np.ndarray, base: str) -> np.ndarray:
+    """The classical fill the network corrects: ``telea`` (OpenCV, radius 3) or ``nearest``."""
+    if base == "nearest":
+        return nearest_fill(picture, known)
+    if base == "telea":
+        return cv2.inpaint(picture, (~known).astype(np.uint8), 3, cv2.INPAINT_TELEA)
+    raise ConfigError(f"unknown inpainter base fill {base!r}; use one of {BASES}")
+
+
+def network_feeds(picture: np.ndarray, known: np.ndarray, stride: int, base: str) -> np.ndarray:
     """The condition ``[1, 4, H', W']`` of one strip, padded to ``stride`` by edge replication."""
     _check(picture, known)
     h, w = known.shape
-    filled = nearest_fill(picture, known.astype(bool)).astype(np.float32) / 127.5 - 1.0
+    filled = base_fill(picture, known.astype(bool), base).astype(np.float32) / 127.5 - 1.0
     condition = np.concatenate([filled, known[..., None].astype(np.float32)], axis=2)
     condition = np.pad(condition, ((0, -h % stride), (0, -w % stride), (0, 0)), mode="edge")
     return np.ascontiguousarray(condition.transpose(2, 0, 1)[None], np.float32)
@@ -112,9 +124,13 @@ def strip_noise(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
 class Inpainter:
     """Generates the unknown pixels of YUV strips with a network ``predict_x0``."""
 
-    def __init__(self, predict_x0: Predictor, stride: int, steps: int = DEFAULT_STEPS) -> None:
+    def __init__(
+        self, predict_x0: Predictor, stride: int, base: str, steps: int = DEFAULT_STEPS
+    ) -> None:
         ddim_timesteps(steps)  # validates
-        self.predict_x0, self.stride, self.steps = predict_x0, stride, steps
+        if base not in BASES:
+            raise ConfigError(f"unknown inpainter base fill {base!r}; use one of {BASES}")
+        self.predict_x0, self.stride, self.base, self.steps = predict_x0, stride, base, steps
 
     def inpaint(self, picture: np.ndarray, known: np.ndarray) -> np.ndarray:
         """``picture`` with its unknown pixels generated (see the module docstring)."""
@@ -124,7 +140,7 @@ class Inpainter:
             return picture.copy()
         if not known.any():
             raise ConfigError("the inpainter needs some known pixels to continue")
-        condition = network_feeds(picture, known, self.stride)
+        condition = network_feeds(picture, known, self.stride, self.base)
         noise = strip_noise((1, 3, *condition.shape[2:]))
         x0 = ddim_sample(self.predict_x0, condition, noise, self.steps)
         h, w = known.shape
@@ -155,7 +171,8 @@ def load_inpainter(
             feeds = {"noisy": noisy, "condition": condition, "timestep": t}
             return runner.run(feeds)["x0"]
 
-        return Inpainter(predict, int(runner.metadata["stride"]), steps)
+        metadata = runner.metadata
+        return Inpainter(predict, int(metadata["stride"]), metadata["base"], steps)
     if backend != "torch":
         raise ConfigError(f"unknown backend {backend!r}: use 'onnx' or 'torch'")
     torch = import_torch(threads)
@@ -171,7 +188,7 @@ def load_inpainter(
             x0 = net(torch.from_numpy(noisy), torch.from_numpy(condition), torch.from_numpy(t))
         return x0.numpy()
 
-    return Inpainter(predict_torch, net.config.stride, steps)
+    return Inpainter(predict_torch, net.config.stride, net.config.base, steps)
 
 
 def yuv_half(region: np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:

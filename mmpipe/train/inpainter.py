@@ -82,10 +82,10 @@ def classical_fills(strips: list[Strip]) -> dict[str, list[np.ndarray]]:
     }
 
 
-def batch_tensors(strips: list[Strip], rng: np.random.Generator, stride: int) -> dict:
+def batch_tensors(strips: list[Strip], rng: np.random.Generator, stride: int, base: str) -> dict:
     """Network inputs of a training batch: condition, noisy strip, timestep, target, weight."""
     torch = import_torch()
-    conditions = np.concatenate([network_feeds(s.picture, s.known, stride) for s in strips])
+    conditions = np.concatenate([network_feeds(s.picture, s.known, stride, base) for s in strips])
     target = np.stack([s.picture.transpose(2, 0, 1) for s in strips]).astype(np.float32)
     target = target / 127.5 - 1.0
     hidden = np.stack([~s.known for s in strips]).astype(np.float32)[:, None]
@@ -126,14 +126,17 @@ def train(
     validate_every_s: float = 400.0,
     validation_count: int = 96,
     config=None,
+    init_from: Path | None = None,
     max_steps: int | None = None,
 ) -> dict:
     """Train (or continue training) the inpainter for ``minutes`` of wall time.
 
     ``out_dir`` receives the best weights; ``work_dir`` the checkpoint and ``log.jsonl``.
     With ``resume`` an existing checkpoint is continued. ``config`` (an ``InpainterConfig``)
-    selects the variant of a new run. ``max_steps`` stops early (tests). Returns the last
-    validation scores.
+    selects the variant of a new run; ``init_from`` (a model folder) starts a new run from
+    its weights, with the output layer zeroed, so that step 0 is the base fill exactly and
+    the trunk keeps what it learnt (e.g. when changing ``base``). ``max_steps`` stops early
+    (tests). Returns the last validation scores.
     """
     torch = import_torch()
     from mmpipe.nets.inpainter import (
@@ -153,6 +156,13 @@ def train(
     run = RunFolder(work_dir)
     step, elapsed_s, best_psnr = 0, 0.0, -math.inf
     state = run.load() if resume else None
+    if state is None and init_from is not None:
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(init_from / "model.safetensors")))
+        torch.nn.init.zeros_(model.unet.conv_out.weight)
+        torch.nn.init.zeros_(model.unet.conv_out.bias)
+        logger.info("started from the weights of %s, output layer zeroed", init_from)
     if state is not None:
         model = Inpainter(
             InpainterConfig(**{**state["config"], "channels": tuple(state["config"]["channels"])})
@@ -222,7 +232,9 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr
         strips = [source.draw(np.random.default_rng([seed, step, i])) for i in range(batch)]
-        inputs = batch_tensors(strips, np.random.default_rng([seed, step, batch]), stride)
+        inputs = batch_tensors(
+            strips, np.random.default_rng([seed, step, batch]), stride, model.config.base
+        )
         x0 = model(inputs["noisy"], inputs["condition"], inputs["timestep"])
         hidden = inputs["hidden"]
         loss = ((x0 - inputs["target"]) ** 2 * hidden).sum() / (3 * hidden.sum()).clamp(min=1)
@@ -257,6 +269,8 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> None:
+    from mmpipe.nets.inpainter import InpainterConfig
+
     parser = argparse.ArgumentParser(description="Train the mmpipe border inpainter.")
     parser.add_argument("--minutes", type=float, required=True)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
@@ -267,6 +281,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-resume", action="store_true")
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--base", choices=("telea", "nearest"), default="telea")
+    parser.add_argument("--init-from", type=Path, help="a model folder to start a new run from")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(
@@ -279,6 +295,8 @@ def main(argv: list[str] | None = None) -> None:
         threads=args.threads,
         batch=args.batch,
         learning_rate=args.lr,
+        config=InpainterConfig(base=args.base),
+        init_from=args.init_from,
     )
 
 

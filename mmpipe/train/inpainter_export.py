@@ -31,10 +31,11 @@ MODEL_NAME = "inpainter"
 OPSET = 17
 PREPROCESSING = (
     "strip at half luma resolution as YUV (BT.601) uint8, oriented with the frame's edge on "
-    "top; condition = nearest known pixel fill (L2 distance transform) / 127.5 - 1 and the "
-    "known mask; pad H and W to a multiple of stride by edge replication; DDIM eta 0 on the "
-    "cosine schedule (squaredcos_cap_v2, 1000 steps), trailing timesteps, x_0 clipped to "
-    "[-1, 1]; known pixels copied back"
+    "top; condition = the classical fill named by `base` (telea: cv2.inpaint radius 3 "
+    "INPAINT_TELEA; nearest: nearest known pixel) / 127.5 - 1 and the known mask; pad H and "
+    "W to a multiple of stride by edge replication; DDIM eta 0 on the cosine schedule "
+    "(squaredcos_cap_v2, 1000 steps), trailing timesteps, x_0 clipped to [-1, 1]; known "
+    "pixels copied back"
 )
 
 
@@ -87,6 +88,7 @@ def export_inpainter(
         "model": MODEL_NAME,
         "contract_version": CONTRACT_VERSION,
         "stride": str(stride),
+        "base": model.config.base,
         "default_steps": str(DEFAULT_STEPS),
         "preprocessing": PREPROCESSING,
         "config": config_text,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,9 @@ import pytest
 
 from mmpipe.errors import ConfigError, ModelError
 from mmpipe.runtime.inpainter import (
+    BASES,
     alphas_cumprod,
+    base_fill,
     ddim_sample,
     ddim_timesteps,
     load_inpainter,
@@ -79,17 +82,18 @@ def test_nearest_fill_copies_the_nearest_known_pixel() -> None:
     assert (filled[:3] == picture[3][None]).all()  # straight up from the first known row
 
 
-def test_untrained_network_is_edge_replication_and_keeps_known_pixels() -> None:
-    """The zero output layer makes x0 the nearest fill; known pixels are never touched."""
+@pytest.mark.parametrize("base", BASES)
+def test_untrained_network_is_its_base_fill_and_keeps_known_pixels(base: str) -> None:
+    """The zero output layer makes x0 the base fill; known pixels are never touched."""
     torch.manual_seed(0)
-    inpainter = load_inpainter("torch", model=Inpainter(TINY), steps=2)
+    inpainter = load_inpainter("torch", model=Inpainter(replace(TINY, base=base)), steps=2)
     rng = np.random.default_rng(1)
     picture = rng.integers(0, 256, (10, 21, 3), dtype=np.uint8)
     known = np.ones((10, 21), bool)
     known[:4] = False
     out = inpainter.inpaint(picture, known)
     assert (out[known] == picture[known]).all()
-    assert np.abs(out.astype(int) - nearest_fill(picture, known).astype(int)).max() <= 1
+    assert np.abs(out.astype(int) - base_fill(picture, known, base).astype(int)).max() <= 1
 
 
 def test_inpainting_is_deterministic() -> None:
@@ -109,7 +113,9 @@ def test_bad_inputs_say_what_to_do() -> None:
     with pytest.raises(ConfigError, match="uint8"):
         inpainter.inpaint(picture.astype(np.float32), np.ones((8, 8), bool))
     with pytest.raises(ConfigError, match="height and width"):
-        network_feeds(picture, np.ones((4, 8), bool), 4)
+        network_feeds(picture, np.ones((4, 8), bool), 4, "telea")
+    with pytest.raises(ConfigError, match="base fill"):
+        base_fill(picture, np.ones((8, 8), bool), "median")
     with pytest.raises(ConfigError, match="known pixels"):
         inpainter.inpaint(picture, np.zeros((8, 8), bool))
     with pytest.raises(ConfigError, match="at least one"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -57,7 +58,7 @@ def test_validation_is_fixed_and_from_held_out_photos(data_dir: Path) -> None:
 def test_noised_batch_keeps_the_target_at_t0_and_hides_it_at_t999(data_dir: Path) -> None:
     source = sampler(data_dir, validation=False)
     strips = [source.draw(np.random.default_rng(i)) for i in range(16)]
-    batch = batch_tensors(strips, np.random.default_rng(0), stride=4)
+    batch = batch_tensors(strips, np.random.default_rng(0), stride=4, base="telea")
     t = batch["timestep"].numpy()
     assert (t == 999).any() and (t < 999).any()
     last = t == 999
@@ -93,3 +94,26 @@ def test_train_saves_the_best_and_resumes(data_dir: Path, tmp_path: Path) -> Non
     assert "telea" in log[0]["classical"] and log[0]["parameters"] > 0
     train(5, max_steps=2, **kwargs)
     assert torch.load(work / "checkpoint.pt", weights_only=False)["step"] == 5
+
+
+def test_a_new_run_can_start_from_other_weights_at_its_base_fill(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """``init_from`` keeps the trunk and zeroes the output layer: step 0 is the base fill."""
+    from safetensors.torch import load_file
+
+    tiny = InpainterConfig(channels=(16, 32), norm_groups=8, base="nearest")
+    first = tmp_path / "first"
+    train(5, data_dir=data_dir, out_dir=first, work_dir=tmp_path / "w1", batch=4,
+          validation_count=4, config=tiny, max_steps=2)  # fmt: skip
+    second = tmp_path / "second"
+    train(5, data_dir=data_dir, out_dir=second, work_dir=tmp_path / "w2", batch=4,
+          validation_count=4, config=replace(tiny, base="telea"), init_from=first,
+          max_steps=0)  # fmt: skip
+    before, after = (
+        load_file(str(first / "model.safetensors")),
+        load_file(str(second / "model.safetensors")),
+    )
+    trunk = "unet.conv_in.weight"
+    assert torch.equal(before[trunk], after[trunk])
+    assert not after["unet.conv_out.weight"].any()

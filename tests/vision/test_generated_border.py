@@ -16,7 +16,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.calls: list[tuple[np.ndarray, np.ndarray]] = []
-        self.inner = Inpainter(lambda noisy, condition, t: condition[:, :3], stride=4)
+        self.inner = Inpainter(lambda noisy, condition, t: condition[:, :3], 4, "nearest")
 
     def inpaint(self, picture: np.ndarray, known: np.ndarray) -> np.ndarray:
         self.calls.append((picture.copy(), known.copy()))
