@@ -2,11 +2,11 @@
 
 A conditional diffusion model (``mmpipe.nets.inpainter``): each step draws ``batch`` fresh
 strips (``mmpipe.train.inpainter_data``, seeded by ``[seed, step, i]``, so a resumed run
-sees the batches an uninterrupted one would), noises each true strip to a diffusion time
-``t`` on the cosine schedule (half of them at ``t = 999``, where sampling starts, the rest
-uniform), and fits the network's ``x_0`` prediction to the true strip by mean squared error
-on the hidden pixels. Learning rate: linear warm-up, then a cosine over the total training
-time down to 5 %.
+sees the batches an uninterrupted one would; a share ``p_smooth`` of them blurred), noises
+each true strip to a diffusion time ``t`` on the cosine schedule (half of them at ``t =
+999``, where sampling starts, the rest uniform), and fits the network's ``x_0`` prediction
+to the true strip by mean squared error on the hidden pixels. Learning rate: linear
+warm-up, then a cosine over the total training time down to 5 %.
 
 Every ``validate_every_s`` the model samples the fixed held-out strips with the runtime's
 sampler (``mmpipe.runtime.inpainter``, DDIM with 1 and 4 steps) and is scored on the hidden
@@ -127,6 +127,7 @@ def train(
     validation_count: int = 96,
     config=None,
     init_from: Path | None = None,
+    p_smooth: float = 0.15,
     max_steps: int | None = None,
 ) -> dict:
     """Train (or continue training) the inpainter for ``minutes`` of wall time.
@@ -149,7 +150,7 @@ def train(
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
     torch.manual_seed(seed)
-    source = sampler(data_dir, validation=False)
+    source = sampler(data_dir, validation=False, p_smooth=p_smooth)
     val_strips = validation_strips(data_dir, count=validation_count)
 
     model = Inpainter(config or InpainterConfig())

@@ -5,7 +5,9 @@ the luma resolution, oriented so that the frame's outer edge is the top row, the
 generate along that edge. Here a strip is a ``height x width`` crop of a photo shrunk by a
 random factor (``0.3..0.6``, as a 720p frame at half resolution sees its scene), converted
 to YUV (BT.601 full range, or squeezed to video range half the time), flipped left-right
-at random. What is hidden: the rows above a slanted line (``2..max_depth`` px deep, slope
+at random; a share ``p_smooth`` of training strips is blurred (Gaussian, sigma 2-12 px) so
+that the network also sees skies and walls, where the best fill adds nothing. What is
+hidden: the rows above a slanted line (``2..max_depth`` px deep, slope
 up to 0.08), and on a third of the strips also a slanted band along the left or right end
 (the frame's corner).
 
@@ -46,8 +48,10 @@ class StripSampler:
         photos: list[np.ndarray],
         size: tuple[int, int] = STRIP_SIZE,
         max_depth_px: int = MAX_DEPTH_PX,
+        p_smooth: float = 0.0,
     ) -> None:
         self.photos, self.size, self.max_depth_px = photos, size, max_depth_px
+        self.p_smooth = p_smooth
 
     def draw(self, rng: np.random.Generator) -> Strip:
         height, width = self.size
@@ -62,6 +66,8 @@ class StripSampler:
         )
         if rng.random() < 0.5:
             rgb = rgb[:, ::-1]
+        if self.p_smooth and rng.random() < self.p_smooth:
+            rgb = cv2.GaussianBlur(np.ascontiguousarray(rgb), (0, 0), rng.uniform(2, 12))
         yuv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV)
         if rng.random() < 0.5:  # video range
             yuv = yuv.astype(np.float32)
@@ -84,12 +90,15 @@ class StripSampler:
         return ~hidden
 
 
-def sampler(data_dir: Path = DEFAULT_DATA_DIR, *, validation: bool) -> StripSampler:
+def sampler(
+    data_dir: Path = DEFAULT_DATA_DIR, *, validation: bool, p_smooth: float = 0.0
+) -> StripSampler:
     """A ``StripSampler`` over one split of the photos (fetched if missing)."""
     root = data_dir / "images"
     if not all((root / p / ".unpacked").exists() for p in PACKAGES):
         acquire(data_dir)
-    return StripSampler(load_photos(root, validation=validation, exclude=BENCHMARK_PHOTOS))
+    photos = load_photos(root, validation=validation, exclude=BENCHMARK_PHOTOS)
+    return StripSampler(photos, p_smooth=p_smooth)
 
 
 def validation_strips(

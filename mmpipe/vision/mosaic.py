@@ -163,8 +163,8 @@ class Mosaic:
             )
         else:
             out = warped.copy() if boxes else warped
-        for box in boxes:
-            self._fill(i, frames, box, out)
+        for k, box in enumerate(boxes):
+            self._fill(i, frames, box, out, done=boxes[:k])
         return out
 
     def _fill(
@@ -173,8 +173,10 @@ class Mosaic:
         frames: Mapping[int, StabilizedView],
         box: tuple[int, int, int, int],
         out: np.ndarray,
+        done: list[tuple[int, int, int, int]],
     ) -> None:
-        """Composite one strip ``box`` (x0, y0, x1, y1, luma px, even) of ``out`` in place."""
+        """Composite one strip ``box`` (x0, y0, x1, y1, luma px, even) of ``out`` in place;
+        the strips ``done`` are already composited."""
         own = view_warp(frames[i], frames[i])
         planes = self._planes(out)
         # the frame's own weight fades to 0 over feather_px towards what it leaves empty
@@ -202,7 +204,7 @@ class Mosaic:
                 a += _shrunk(take, p.step, a.ndim) * (black + (w - black) * gain)
             total += take
         if self._generator is not None and float((1.0 - total).max()) >= _ENOUGH:
-            edge = self._generated(out, accum, total, covered > 0, box)
+            edge = self._generated(out, accum, total, covered > 0, box, done, own)
         else:
             edge = self._warped(frames[i].source, own, box)
         for a, e, p in zip(accum, edge, planes, strict=True):
@@ -216,12 +218,15 @@ class Mosaic:
         total: np.ndarray,
         covered: np.ndarray,
         box: tuple[int, int, int, int],
+        done: list[tuple[int, int, int, int]],
+        own: np.ndarray,
     ) -> list[np.ndarray]:
         """The strip ``box`` with what is not yet fully seen generated, per plane (float32).
 
         The generator sees the strip widened ``generate_context_px`` into the picture: the
-        frame (and strips already done) there, the blend so far in the strip, known where
-        its weight is full or the frame itself ``covered`` it."""
+        frame there (known where it reaches, ``own`` being its warp) and the strips already
+        ``done``, the blend so far in the strip, known where its weight is full or the frame
+        itself ``covered`` it."""
         assert self._generator is not None
         area = _widened(box, self.size, self.options.generate_context_px)
         ax0, ay0, ax1, ay1 = area
@@ -235,7 +240,12 @@ class Mosaic:
             part = _region((x0 - ax0, y0 - ay0, x1 - ax0, y1 - ay0), p.step)
             pixels[part] = np.where(weight > 0, np.clip(blend + 0.5, 0, 255), 0).astype(np.uint8)
             region.append(pixels)
-        known = np.ones((ay1 - ay0, ax1 - ax0), bool)
+        known = self._coverage(own, area) >= _FILLED
+        for bx0, by0, bx1, by1 in done:
+            known[
+                max(by0, ay0) - ay0 : max(min(by1, ay1) - ay0, 0),
+                max(bx0, ax0) - ax0 : max(min(bx1, ax1) - ax0, 0),
+            ] = True
         known[inner] = (total >= _FILLED) | covered
         width_px, height_px = self.size
         if y0 == 0 and x1 - x0 == width_px:

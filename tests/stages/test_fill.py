@@ -242,3 +242,25 @@ def test_generate_changes_only_what_no_neighbour_saw(clip) -> None:
         assert not (changed & ~near_hole).any(), f"frame {i} changed away from its border"
         changed_total += int(changed.sum())
     assert changed_total > 1000, "the generator had nothing to do: the test needs a harder clip"
+
+
+def test_the_generator_is_never_told_that_black_is_known(clip, monkeypatch) -> None:
+    """What the frame does not reach, around a strip, is not picture: the generator must
+    see it as unknown (it once took the black corners of neighbouring strips as known)."""
+    import mmpipe.vision.generated_border as generated_border
+
+    _, _, images, _, frames, _ = clip
+    assert not any(np.all(image == 0, axis=-1).any() for image in images)
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    original = generated_border.BorderGenerator.fill
+
+    def recording(self, planes, known, side):
+        seen.append((planes[0].copy(), known.copy()))
+        return original(self, planes, known, side)
+
+    monkeypatch.setattr(generated_border.BorderGenerator, "fill", recording)
+    fill(frames, FillBorders(method="generate", window_frames=1))
+    assert len(seen) > 10
+    for picture, known in seen:
+        assert not np.all(picture[known] == 0, axis=-1).any()
+        assert not known.all()
