@@ -165,45 +165,52 @@ def _export_denoiser(out: Path, *, int8: bool, ort: bool, latency_hops: int) -> 
 
 def _export_interpolator(out: Path, *, ort: bool) -> dict:
     """``interpolator.onnx`` (+ ``.ort``): no int8 variant (a 1 MB conv net; fp32 kernels)."""
-    from mmpipe.train.interpolator_export import OPSET, export_interpolator, latency_ms
+    from mmpipe.train import interpolator_export as family
 
-    name = "interpolator"
-    files = file_names(name)
-    fp32 = out / files["onnx"]
-    meta = export_interpolator(
-        model_dir(name), fp32, check=True, tolerance=PARITY_TOLERANCE, extra={"variant": "fp32"}
-    )
-    source_hash = sha256(fp32)
-    entry = _contract_entry(fp32, meta, opset=OPSET, padding=meta["padding"])
-    entry["files"] = {"onnx": _fp32_file_entry(fp32, meta)}
-    if ort:
-        entry["files"]["ort"] = _ort_file_entry(fp32, out / files["ort"], source_hash)
-    for variant, info in entry["files"].items():
-        info["latency_ms_per_720p_frame_1thread"] = round(
-            latency_ms(out / files[variant], threads=1), 1
-        )
-    return entry
+    return _export_fp32_net(
+        out, "interpolator", family.export_interpolator, family.latency_ms, ort=ort,
+        opset=family.OPSET, padding=family.PADDING,
+        latency_key="latency_ms_per_720p_frame_1thread",
+    )  # fmt: skip
 
 
 def _export_inpainter(out: Path, *, ort: bool) -> dict:
     """``inpainter.onnx`` (+ ``.ort``): the UNet of one denoising step; no int8 variant."""
-    from mmpipe.train.inpainter_export import OPSET, export_inpainter, latency_ms
+    from mmpipe.train import inpainter_export as family
 
-    name = "inpainter"
+    return _export_fp32_net(
+        out, "inpainter", family.export_inpainter, family.latency_ms, ort=ort,
+        opset=family.OPSET, padding="pad H and W to stride (edges)",
+        latency_key="latency_ms_per_640x16_strip_1thread",
+    )  # fmt: skip
+
+
+def _export_fp32_net(
+    out: Path,
+    name: str,
+    export_fp32,
+    latency_ms,
+    *,
+    ort: bool,
+    opset: int,
+    padding: str,
+    latency_key: str,
+) -> dict:
+    """``NAME.onnx`` (+ ``.ort``) of a network kept in fp32: the file checked by the family's
+    ``export_fp32`` (its parity), the contract, and per file ``latency_key``: ``latency_ms``
+    (1 thread, ms, one decimal)."""
     files = file_names(name)
     fp32 = out / files["onnx"]
-    meta = export_inpainter(
+    meta = export_fp32(
         model_dir(name), fp32, check=True, tolerance=PARITY_TOLERANCE, extra={"variant": "fp32"}
     )
     source_hash = sha256(fp32)
-    entry = _contract_entry(fp32, meta, opset=OPSET, padding="pad H and W to stride (edges)")
+    entry = _contract_entry(fp32, meta, opset=opset, padding=padding)
     entry["files"] = {"onnx": _fp32_file_entry(fp32, meta)}
     if ort:
         entry["files"]["ort"] = _ort_file_entry(fp32, out / files["ort"], source_hash)
     for variant, info in entry["files"].items():
-        info["latency_ms_per_640x16_strip_1thread"] = round(
-            latency_ms(out / files[variant], threads=1), 1
-        )
+        info[latency_key] = round(latency_ms(out / files[variant], threads=1), 1)
     return entry
 
 

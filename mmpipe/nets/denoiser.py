@@ -31,6 +31,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mmpipe.nets import weights
+from mmpipe.nets.weights import count_parameters  # noqa: F401 - part of this module's API
+
 State = tuple[Tensor, Tensor, Tensor, Tensor]
 STATE_NAMES = ("input_tail", "output_tail", "spectrum_history", "gru_state")
 
@@ -310,27 +313,14 @@ class Denoiser(nn.Module):
         return target_real, target_imag, real_out, imag_out, spectra, hidden
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def save_pretrained(model: Denoiser, directory: Path) -> None:
     """Write ``config.json`` and ``model.safetensors`` (fp32) into ``directory``."""
-    from safetensors.torch import save_file
-
-    directory.mkdir(parents=True, exist_ok=True)
-    model.config.save(directory / "config.json")
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(tensors, str(directory / "model.safetensors"), metadata={"model": "denoiser"})
+    weights.save_pretrained(model, directory, "denoiser")
 
 
 def from_pretrained(directory: Path) -> Denoiser:
     """Build a ``Denoiser`` from ``config.json`` + ``model.safetensors`` in ``directory``."""
-    from safetensors.torch import load_file
-
-    model = Denoiser(DenoiserConfig.load(directory / "config.json"))
-    model.load_state_dict(load_file(str(directory / "model.safetensors")))
-    return model.eval()
+    return weights.from_pretrained(Denoiser, DenoiserConfig, directory)
 
 
 def warm_start(model: Denoiser, source: dict[str, Tensor]) -> list[str]:

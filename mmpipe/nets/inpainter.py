@@ -29,6 +29,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mmpipe.nets import weights
+from mmpipe.nets.weights import count_parameters  # noqa: F401 - part of this module's API
+
 
 @dataclass(frozen=True)
 class InpainterConfig:
@@ -84,24 +87,11 @@ class Inpainter(nn.Module):
         return condition[:, :3] + residual
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def save_pretrained(model: Inpainter, directory: Path) -> None:
     """Write ``config.json`` and ``model.safetensors`` (fp32) into ``directory``."""
-    from safetensors.torch import save_file
-
-    directory.mkdir(parents=True, exist_ok=True)
-    model.config.save(directory / "config.json")
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(tensors, str(directory / "model.safetensors"), metadata={"model": "inpainter"})
+    weights.save_pretrained(model, directory, "inpainter")
 
 
 def from_pretrained(directory: Path) -> Inpainter:
     """Build an ``Inpainter`` from ``config.json`` + ``model.safetensors`` in ``directory``."""
-    from safetensors.torch import load_file
-
-    model = Inpainter(InpainterConfig.load(directory / "config.json"))
-    model.load_state_dict(load_file(str(directory / "model.safetensors")))
-    return model.eval()
+    return weights.from_pretrained(Inpainter, InpainterConfig, directory)

@@ -40,6 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmpipe.nets import weights
+from mmpipe.nets.weights import count_parameters  # noqa: F401 - part of this module's API
+
 
 @dataclass(frozen=True)
 class InterpolatorConfig:
@@ -196,24 +199,11 @@ def _up(x: Tensor, factor: int) -> Tensor:
     return F.interpolate(x, scale_factor=float(factor), mode="bilinear", align_corners=False)
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def save_pretrained(model: Interpolator, directory: Path) -> None:
     """Write ``config.json`` and ``model.safetensors`` (fp32) into ``directory``."""
-    from safetensors.torch import save_file
-
-    directory.mkdir(parents=True, exist_ok=True)
-    model.config.save(directory / "config.json")
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(tensors, str(directory / "model.safetensors"), metadata={"model": "interpolator"})
+    weights.save_pretrained(model, directory, "interpolator")
 
 
 def from_pretrained(directory: Path) -> Interpolator:
     """Build an ``Interpolator`` from ``config.json`` + ``model.safetensors`` in ``directory``."""
-    from safetensors.torch import load_file
-
-    model = Interpolator(InterpolatorConfig.load(directory / "config.json"))
-    model.load_state_dict(load_file(str(directory / "model.safetensors")))
-    return model.eval()
+    return weights.from_pretrained(Interpolator, InterpolatorConfig, directory)

@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +33,7 @@ from mmpipe.train.denoiser_data import (
     prepare,
     validation_set,
 )
-from mmpipe.train.runs import RunFolder, import_torch, scheduled_lr
+from mmpipe.train.runs import Training, add_run_options, import_torch, run_options
 from mmpipe.train.speech_metrics import speech_scores
 
 logger = logging.getLogger(__name__)
@@ -170,107 +168,53 @@ def train(
     if init_from is not None:
         fresh = warm_start(model, from_pretrained(Path(init_from)).state_dict())
         logger.info("warm start from %s; new parameters: %s", init_from, fresh or "none")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
-    run = RunFolder(work_dir)
-    log = run.log
-    step, elapsed_s, best_pesq = 0, 0.0, -math.inf
-    state = run.load() if resume else None
-    if state is not None:
-        model = Denoiser(DenoiserConfig(**state["config"]))
-        model.load_state_dict(state["model"])
-        optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
-        optimizer.load_state_dict(state["optimizer"])
-        step, elapsed_s, best_pesq = state["step"], state["elapsed_s"], state["best_pesq"]
-        logger.info("resumed at step %d (%.1f min)", step, elapsed_s / 60)
-    total_s = elapsed_s + minutes * 60
+    training = Training(
+        work_dir,
+        out_dir,
+        save_pretrained,
+        seed=seed,
+        resume=resume,
+        best_key="best_pesq",
+    )
+    model = training.start(model, learning_rate=learning_rate, minutes=minutes)
     latency = model.config.latency_samples
     n = int(segment_s * SAMPLE_RATE_HZ) // model.config.hop * model.config.hop
 
-    def checkpoint() -> None:
-        run.save(
-            {
-                "config": model.config.__dict__,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "step": step,
-                "elapsed_s": elapsed_s,
-                "best_pesq": best_pesq,
-                "seed": seed,
-            }
-        )
-
-    def validate() -> dict:
-        nonlocal best_pesq
-        model.eval()
-        scores = evaluate(model, val_noisy, val_clean, val_snrs)
-        model.train()
-        log({"step": step, "elapsed_min": elapsed_s / 60, "validation": scores})
-        logger.info(
-            "step %d: PESQ %.3f STOI %.3f SI-SDR %.2f dB",
-            step,
-            scores["pesq_wb"],
-            scores["stoi"],
-            scores["si_sdr_db"],
-        )
-        if scores["pesq_wb"] > best_pesq:
-            best_pesq = scores["pesq_wb"]
-            save_pretrained(model, out_dir)
-            (out_dir / "validation.json").write_text(
-                json.dumps({"step": step, "elapsed_min": elapsed_s / 60, **scores}, indent=2) + "\n"
-            )
-        return scores
-
-    if step == 0:
-        log({"noisy_input": evaluate_identity(val_noisy, val_clean, val_snrs)})
-        if init_from is not None:  # the starting point, for the record
-            model.eval()
-            start = evaluate(model, val_noisy, val_clean, val_snrs)
-            log({"step": 0, "elapsed_min": 0.0, "init_from": str(init_from), "validation": start})
-    model.train()
-    last_checkpoint = last_validation = time.monotonic()
-    session_start = time.monotonic()
-    session_elapsed0 = elapsed_s
-    losses: list[float] = []
-    scores: dict = {}
-    while elapsed_s < total_s:
-        frac = min(elapsed_s / total_s, 1.0)
-        lr = scheduled_lr(learning_rate, step, 200, frac)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+    def train_step(step: int, progress: float) -> tuple:
         noisy, clean = mixer.batch(np.random.default_rng([seed, step]), batch, n)
         noisy_t, clean_t = torch.from_numpy(noisy), torch.from_numpy(clean)
         scale = noisy_t.pow(2).mean(dim=1, keepdim=True).sqrt() + 1e-5
         out, _ = model(noisy_t, model.initial_state(batch))
         estimate = out[:, latency:] / scale
         target = clean_t[:, :-latency] / scale
-        loss = spectral_loss(estimate, target) + 0.002 * negative_si_sdr(estimate, target)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        losses.append(float(loss.detach()))
-        step += 1
-        now = time.monotonic()
-        elapsed_s = session_elapsed0 + now - session_start
-        if step % 50 == 0:
-            log(
-                {
-                    "step": step,
-                    "elapsed_min": elapsed_s / 60,
-                    "loss": float(np.mean(losses)),
-                    "lr": lr,
-                }
+        return spectral_loss(estimate, target) + 0.002 * negative_si_sdr(estimate, target), {}
+
+    def validation_scores() -> tuple[dict, float]:
+        scores = evaluate(model, val_noisy, val_clean, val_snrs)
+        logger.info(
+            "step %d: PESQ %.3f STOI %.3f SI-SDR %.2f dB",
+            training.step,
+            scores["pesq_wb"],
+            scores["stoi"],
+            scores["si_sdr_db"],
+        )
+        return scores, scores["pesq_wb"]
+
+    if training.step == 0:
+        training.log({"noisy_input": evaluate_identity(val_noisy, val_clean, val_snrs)})
+        if init_from is not None:  # the starting point, for the record
+            model.eval()
+            start = evaluate(model, val_noisy, val_clean, val_snrs)
+            training.log(
+                {"step": 0, "elapsed_min": 0.0, "init_from": str(init_from), "validation": start}
             )
-            losses = []
-        if now - last_validation > validate_every_s:
-            scores = validate()
-            last_validation = time.monotonic()
-        if now - last_checkpoint > checkpoint_every_s:
-            checkpoint()
-            last_checkpoint = time.monotonic()
-    scores = validate()
-    checkpoint()
-    return scores
+    return training.run(
+        train_step,
+        validation_scores,
+        warmup_steps=200,
+        validate_every_s=validate_every_s,
+        checkpoint_every_s=checkpoint_every_s,
+    )
 
 
 def evaluate_identity(noisy: np.ndarray, clean: np.ndarray, snrs_db: np.ndarray) -> dict:
@@ -281,14 +225,12 @@ def evaluate_identity(noisy: np.ndarray, clean: np.ndarray, snrs_db: np.ndarray)
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train the mmpipe speech denoiser.")
-    parser.add_argument("--minutes", type=float, required=True)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--out", type=Path, default=Path("models/denoiser"))
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK_DIR)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--no-resume", action="store_true")
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    add_run_options(
+        parser,
+        data_dir=DEFAULT_DATA_DIR,
+        out_dir=Path("models/denoiser"),
+        work_dir=DEFAULT_WORK_DIR,
+    )
     parser.add_argument(
         "--config",
         help="JSON of DenoiserConfig fields for a new run, e.g. '{\"lookahead\": 2}'",
@@ -304,13 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(
         args.minutes,
-        args.data,
-        args.out,
-        args.seed,
-        not args.no_resume,
-        work_dir=args.work,
-        threads=args.threads,
-        learning_rate=args.lr,
+        **run_options(args),
         config=_config(args.config),
         init_from=args.init_from,
         digital_silence=args.digital_silence,

@@ -36,7 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from mmpipe.errors import ExportError
-from mmpipe.train.onnx_files import save_with_metadata, weights_sha256
+from mmpipe.train.onnx_files import (
+    export_graph,
+    require_parity,
+    save_with_metadata,
+    weights_sha256,
+)
 
 MODEL_NAME = "denoiser"
 CONTRACT_VERSION = "1"
@@ -89,19 +94,17 @@ def export_denoiser(
         axis = 1 if name == "gru_state" else 0
         dynamic[name] = {axis: "batch"}
         dynamic[f"{name}_out"] = {axis: "batch"}
-    onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad(), warnings.catch_warnings():
+    with warnings.catch_warnings():
         # the GRU's initial state is a graph input, which is what this warning asks for
         warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size")
-        torch.onnx.export(
+        export_graph(
             Step().eval(),
             (audio, *state, min_gain),
-            str(onnx_path),
-            input_names=list(inputs),
-            output_names=list(outputs),
+            onnx_path,
+            input_names=inputs,
+            output_names=outputs,
             dynamic_axes=dynamic,
-            opset_version=OPSET,
-            dynamo=False,
+            opset=OPSET,
         )
     metadata = {
         "model": MODEL_NAME,
@@ -237,9 +240,5 @@ def check_parity(model, onnx_path: Path, tolerance: float = 1e-4, seconds: float
         out, state = runner.step(clip[:, start : start + c.hop], state, 0.0)
         outs.append(out)
     error = float(np.abs(np.concatenate(outs, axis=1) - expected).max())
-    if not error <= tolerance:
-        raise ExportError(
-            f"onnxruntime differs from torch by {error:.2e} > {tolerance:.0e}; "
-            "re-export with a matching torch/onnx version"
-        )
+    require_parity(error, tolerance)
     return error

@@ -26,7 +26,6 @@ import argparse
 import json
 import logging
 import math
-import time
 from pathlib import Path
 
 import cv2
@@ -39,7 +38,7 @@ from mmpipe.runtime.inpainter import (
     network_feeds,
 )
 from mmpipe.train.inpainter_data import DEFAULT_DATA_DIR, Strip, sampler, validation_strips
-from mmpipe.train.runs import RunFolder, import_torch, scheduled_lr
+from mmpipe.train.runs import Training, add_run_options, import_torch, run_options
 
 logger = logging.getLogger(__name__)
 
@@ -154,66 +153,44 @@ def train(
     val_strips = validation_strips(data_dir, count=validation_count)
 
     model = Inpainter(config or InpainterConfig())
-    run = RunFolder(work_dir)
-    step, elapsed_s, best_psnr = 0, 0.0, -math.inf
-    state = run.load() if resume else None
-    if state is None and init_from is not None:
+    training = Training(
+        work_dir, out_dir, save_pretrained, seed=seed, resume=resume, best_key="best_psnr"
+    )
+    if training.state is None and init_from is not None:
         from safetensors.torch import load_file
 
         model.load_state_dict(load_file(str(init_from / "model.safetensors")))
         torch.nn.init.zeros_(model.unet.conv_out.weight)
         torch.nn.init.zeros_(model.unet.conv_out.bias)
         logger.info("started from the weights of %s, output layer zeroed", init_from)
-    if state is not None:
-        model = Inpainter(
-            InpainterConfig(**{**state["config"], "channels": tuple(state["config"]["channels"])})
-        )
-        model.load_state_dict(state["model"])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        step, elapsed_s, best_psnr = state["step"], state["elapsed_s"], state["best_psnr"]
-        logger.info("resumed at step %d (%.1f min)", step, elapsed_s / 60)
-    total_s = elapsed_s + minutes * 60
+    model = training.start(model, learning_rate=learning_rate, minutes=minutes)
     stride = model.config.stride
 
-    def checkpoint() -> None:
-        run.save(
-            {
-                "config": model.config.__dict__,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "step": step,
-                "elapsed_s": elapsed_s,
-                "best_psnr": best_psnr,
-                "seed": seed,
-            }
+    def train_step(step: int, progress: float) -> tuple:
+        strips = [source.draw(np.random.default_rng([seed, step, i])) for i in range(batch)]
+        inputs = batch_tensors(
+            strips, np.random.default_rng([seed, step, batch]), stride, model.config.base
         )
+        x0 = model(inputs["noisy"], inputs["condition"], inputs["timestep"])
+        hidden = inputs["hidden"]
+        loss = ((x0 - inputs["target"]) ** 2 * hidden).sum() / (3 * hidden.sum()).clamp(min=1)
+        return loss, {}
 
-    def validate() -> dict:
-        nonlocal best_psnr
-        model.eval()
+    def validation_scores() -> tuple[dict, float]:
         scores = {
             f"steps_{n}": hole_scores(sample_strips(model, val_strips, n), val_strips)
             for n in SCORED_STEPS
         }
-        model.train()
-        run.log({"step": step, "elapsed_min": elapsed_s / 60, "validation": scores})
         logger.info(
             "step %d: %s",
-            step,
+            training.step,
             "  ".join(f"{k}: {v['psnr_db']:.2f} dB {v['ssim']:.4f}" for k, v in scores.items()),
         )
-        if scores["steps_1"]["psnr_db"] > best_psnr:
-            best_psnr = scores["steps_1"]["psnr_db"]
-            save_pretrained(model, out_dir)
-            record = {"step": step, "elapsed_min": elapsed_s / 60, "seed": seed, **scores}
-            (out_dir / "validation.json").write_text(json.dumps(record, indent=2) + "\n")
-        return scores
+        return scores, scores["steps_1"]["psnr_db"]
 
-    if step == 0:
+    if training.step == 0:
         classical = {k: hole_scores(v, val_strips) for k, v in classical_fills(val_strips).items()}
-        run.log(
+        training.log(
             {
                 "classical": classical,
                 "parameters": count_parameters(model),
@@ -222,65 +199,26 @@ def train(
             }
         )
         logger.info("classical: %s", json.dumps(classical))
-    model.train()
-    last_checkpoint = last_validation = time.monotonic()
-    session_start, session_elapsed0 = time.monotonic(), elapsed_s
-    losses: list[float] = []
-    scores: dict = {}
-    steps_done = 0
-    while elapsed_s < total_s and (max_steps is None or steps_done < max_steps):
-        lr = scheduled_lr(learning_rate, step, warmup_steps, min(elapsed_s / total_s, 1.0))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        strips = [source.draw(np.random.default_rng([seed, step, i])) for i in range(batch)]
-        inputs = batch_tensors(
-            strips, np.random.default_rng([seed, step, batch]), stride, model.config.base
-        )
-        x0 = model(inputs["noisy"], inputs["condition"], inputs["timestep"])
-        hidden = inputs["hidden"]
-        loss = ((x0 - inputs["target"]) ** 2 * hidden).sum() / (3 * hidden.sum()).clamp(min=1)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        losses.append(float(loss.detach()))
-        step += 1
-        steps_done += 1
-        now = time.monotonic()
-        elapsed_s = session_elapsed0 + now - session_start
-        if step % 50 == 0:
-            run.log(
-                {
-                    "step": step,
-                    "elapsed_min": elapsed_s / 60,
-                    "lr": lr,
-                    "loss": float(np.mean(losses)),
-                }
-            )
-            losses = []
-        if now - last_validation > validate_every_s:
-            scores = validate()
-            last_validation = time.monotonic()
-        if now - last_checkpoint > checkpoint_every_s:
-            checkpoint()
-            last_checkpoint = time.monotonic()
-    scores = validate()
-    checkpoint()
-    return scores
+    return training.run(
+        train_step,
+        validation_scores,
+        warmup_steps=warmup_steps,
+        validate_every_s=validate_every_s,
+        checkpoint_every_s=checkpoint_every_s,
+        max_steps=max_steps,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     from mmpipe.nets.inpainter import InpainterConfig
 
     parser = argparse.ArgumentParser(description="Train the mmpipe border inpainter.")
-    parser.add_argument("--minutes", type=float, required=True)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--out", type=Path, default=Path("models/inpainter"))
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK_DIR)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--no-resume", action="store_true")
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    add_run_options(
+        parser,
+        data_dir=DEFAULT_DATA_DIR,
+        out_dir=Path("models/inpainter"),
+        work_dir=DEFAULT_WORK_DIR,
+    )
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--base", choices=("telea", "nearest"), default="telea")
     parser.add_argument("--init-from", type=Path, help="a model folder to start a new run from")
@@ -288,14 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(
         args.minutes,
-        args.data,
-        args.out,
-        args.seed,
-        not args.no_resume,
-        work_dir=args.work,
-        threads=args.threads,
+        **run_options(args),
         batch=args.batch,
-        learning_rate=args.lr,
         config=InpainterConfig(base=args.base),
         init_from=args.init_from,
     )

@@ -4,12 +4,13 @@ A strip is what the runtime hands the network (``mmpipe.runtime.inpainter``): YU
 the luma resolution, oriented so that the frame's outer edge is the top row, the part to
 generate along that edge. Here a strip is a ``height x width`` crop of a photo shrunk by a
 random factor (``0.3..0.6``, as a 720p frame at half resolution sees its scene), converted
-to YUV (BT.601 full range, or squeezed to video range half the time), flipped left-right
-at random; a share ``p_smooth`` of training strips is blurred (Gaussian, sigma 2-12 px) so
-that the network also sees skies and walls, where the best fill adds nothing. What is
-hidden: the rows above a slanted line (``2..max_depth`` px deep, slope
-up to 0.08), and on a third of the strips also a slanted band along the left or right end
-(the frame's corner).
+to YUV (BT.601 full range, or squeezed to video range half the time), in any of the eight
+orientations (cut along or across the photo, flipped either way: the runtime turns every
+side of a frame to the top, so no side may look like the sky); a share ``p_smooth`` of
+training strips is blurred (Gaussian, sigma 2-12 px) so that the network also sees skies
+and walls, where the best fill adds nothing. What is hidden: the rows above a slanted line
+(``2..max_depth`` px deep, slope up to 0.08), and on a third of the strips also a slanted
+band along the left or right end (the frame's corner).
 
 Photos come from the interpolator's sources (``mmpipe.train.interpolator_data``: scikit-
 image's photos and Debian's wallpapers, fetched on first use), split by name: the held-out
@@ -54,8 +55,9 @@ class StripSampler:
         self.p_smooth = p_smooth
 
     def draw(self, rng: np.random.Generator) -> Strip:
-        height, width = self.size
         photo = self.photos[int(rng.integers(len(self.photos)))]
+        turned = rng.random() < 0.5  # cut across the photo, then turn it to lie along
+        height, width = self.size[::-1] if turned else self.size
         scale = rng.uniform(0.3, 0.6)
         crop_h = min(photo.shape[0], int(np.ceil(height / scale)) + 2)
         crop_w = min(photo.shape[1], int(np.ceil(width / scale)) + 2)
@@ -64,8 +66,12 @@ class StripSampler:
         rgb = cv2.resize(
             photo[y : y + crop_h, x : x + crop_w], (width, height), interpolation=cv2.INTER_AREA
         )
+        if turned:
+            rgb = rgb.transpose(1, 0, 2)
         if rng.random() < 0.5:
             rgb = rgb[:, ::-1]
+        if rng.random() < 0.5:  # photos are brighter on top: no side may be "up"
+            rgb = rgb[::-1]
         if self.p_smooth and rng.random() < self.p_smooth:
             rgb = cv2.GaussianBlur(np.ascontiguousarray(rgb), (0, 0), rng.uniform(2, 12))
         yuv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV)

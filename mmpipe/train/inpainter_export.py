@@ -17,15 +17,18 @@ x0          float32 [B, 3, H, W]          predicted clean strip (YUV, [-1, 1])
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from mmpipe.errors import ExportError
 from mmpipe.runtime.inpainter import CONTRACT_VERSION, DEFAULT_STEPS, INPUT_NAMES
 from mmpipe.runtime.onnx import OnnxRunner
-from mmpipe.train.onnx_files import save_with_metadata, weights_sha256
+from mmpipe.train.onnx_files import (
+    export_graph,
+    model_to_export,
+    parity_error,
+    save_with_metadata,
+)
 
 MODEL_NAME = "inpainter"
 OPSET = 17
@@ -58,32 +61,21 @@ def export_inpainter(
 
     from mmpipe.nets.inpainter import from_pretrained
 
-    if model is None:
-        if model_dir is None or not (model_dir / "model.safetensors").is_file():
-            raise ExportError(f"no trained inpainter in {model_dir}: run `mmpipe train inpainter`")
-        model = from_pretrained(model_dir)
-        weights = weights_sha256(model_dir)
-        config_text = (model_dir / "config.json").read_text()
-    else:
-        weights = "untrained-in-memory"
-        config_text = json.dumps(model.config.__dict__)
+    model, weights, config_text = model_to_export(MODEL_NAME, model_dir, model, from_pretrained)
     model = model.eval()
     stride = model.config.stride
     inputs = golden_inputs(2, 4 * stride, 8 * stride, seed=0)
     dynamic = {n: {0: "batch", 2: "height", 3: "width"} for n in ("noisy", "condition", "x0")}
     dynamic["timestep"] = {0: "batch"}
-    onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        torch.onnx.export(
-            model,
-            tuple(torch.from_numpy(inputs[n]) for n in INPUT_NAMES),
-            str(onnx_path),
-            input_names=list(INPUT_NAMES),
-            output_names=["x0"],
-            dynamic_axes=dynamic,
-            opset_version=OPSET,
-            dynamo=False,
-        )
+    export_graph(
+        model,
+        tuple(torch.from_numpy(inputs[n]) for n in INPUT_NAMES),
+        onnx_path,
+        input_names=INPUT_NAMES,
+        output_names=["x0"],
+        dynamic_axes=dynamic,
+        opset=OPSET,
+    )
     metadata = {
         "model": MODEL_NAME,
         "contract_version": CONTRACT_VERSION,
@@ -118,23 +110,13 @@ def golden_inputs(batch: int, height_px: int, width_px: int, *, seed: int) -> di
 
 def check_parity(model, onnx_path: Path, tolerance: float = 1e-4) -> float:
     """Max abs error between torch and onnxruntime on seeded strips of two sizes."""
-    import torch
-
     runner = OnnxRunner(onnx_path, threads=1)
     stride = model.config.stride
-    error = 0.0
-    for seed, (h, w) in enumerate([(3 * stride, 16 * stride), (10 * stride, 4 * stride)]):
-        inputs = golden_inputs(2, h, w, seed=seed + 1)
-        with torch.no_grad():
-            expected = model(*(torch.from_numpy(inputs[n]) for n in INPUT_NAMES)).numpy()
-        got = runner.run(inputs)["x0"]
-        error = max(error, float(np.abs(got - expected).max()))
-    if not error <= tolerance:
-        raise ExportError(
-            f"onnxruntime differs from torch by {error:.2e} > {tolerance:.0e}; "
-            "re-export with a matching torch/onnx version"
-        )
-    return error
+    sizes = [(3 * stride, 16 * stride), (10 * stride, 4 * stride)]
+    feeds = (golden_inputs(2, h, w, seed=seed + 1) for seed, (h, w) in enumerate(sizes))
+    return parity_error(
+        model, lambda inputs: runner.run(inputs)["x0"], feeds, INPUT_NAMES, tolerance
+    )
 
 
 def latency_ms(

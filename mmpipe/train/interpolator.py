@@ -33,7 +33,6 @@ import argparse
 import json
 import logging
 import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,7 +46,7 @@ from mmpipe.train.interpolator_data import (
     renderer,
     validation_triplets,
 )
-from mmpipe.train.runs import RunFolder, import_torch, scheduled_lr
+from mmpipe.train.runs import Training, add_run_options, import_torch, run_options
 
 logger = logging.getLogger(__name__)
 
@@ -203,62 +202,38 @@ def train(
     val_triplets = validation_triplets(data_dir, count=validation_count, size=size)
 
     model = Interpolator(config or InterpolatorConfig())
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
-    run = RunFolder(work_dir)
-    log = run.log
-    step, elapsed_s, best_psnr = 0, 0.0, -math.inf
-    state = run.load() if resume else None
-    if state is not None:
-        cfg = dict(state["config"])
-        cfg["channels"] = tuple(cfg["channels"])
-        model = Interpolator(InterpolatorConfig(**cfg))
-        model.load_state_dict(state["model"])
-        optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
-        optimizer.load_state_dict(state["optimizer"])
-        step, elapsed_s, best_psnr = state["step"], state["elapsed_s"], state["best_psnr"]
-        logger.info("resumed at step %d (%.1f min)", step, elapsed_s / 60)
-    total_s = elapsed_s + minutes * 60
-
-    def checkpoint() -> None:
-        run.save(
-            {
-                "config": model.config.__dict__,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "step": step,
-                "elapsed_s": elapsed_s,
-                "best_psnr": best_psnr,
-                "seed": seed,
-            }
-        )
-
-    def validate() -> dict:
-        nonlocal best_psnr
-        model.eval()
-        scores = score(predict_triplets(model, val_triplets), val_triplets)
-        model.train()
-        log({"step": step, "elapsed_min": elapsed_s / 60, "validation": scores})
-        logger.info("step %d: PSNR %.3f dB SSIM %.4f", step, scores["psnr_db"], scores["ssim"])
-        if scores["psnr_db"] > best_psnr:
-            best_psnr = scores["psnr_db"]
-            save_pretrained(model, out_dir)
-            record = {"step": step, "elapsed_min": elapsed_s / 60, "seed": seed, **scores}
-            (out_dir / "validation.json").write_text(json.dumps(record, indent=2) + "\n")
-        return scores
+    training = Training(
+        work_dir, out_dir, save_pretrained, seed=seed, resume=resume, best_key="best_psnr"
+    )
+    model = training.start(model, learning_rate=learning_rate, minutes=minutes)
 
     def fresh_samples(at_step: int) -> list[Triplet]:
         return [source.draw(np.random.default_rng([seed, at_step, i])) for i in range(fresh)]
 
-    pool: dict[int, dict[str, np.ndarray]] = {}
-    for past in range(max(0, step - reuse_steps), step):  # rebuild the pool of a resumed run
+    pool: dict[int, dict[str, np.ndarray]] = {}  # rebuilt as it was when a run resumes
+    for past in range(max(0, training.step - reuse_steps), training.step):
         pool[past] = network_inputs(fresh_samples(past))
 
-    if step == 0:
+    def train_step(step: int, progress: float) -> tuple:
+        new = network_inputs(fresh_samples(step))
+        pool[step] = new
+        pool.pop(step - reuse_steps - 1, None)
+        arrays = _batch(new, pool, step, seed, batch - fresh)
+        return losses(model, _tensors(arrays), flow_weight * (1 - 0.75 * progress))
+
+    def validation_scores() -> tuple[dict, float]:
+        scores = score(predict_triplets(model, val_triplets), val_triplets)
+        logger.info(
+            "step %d: PSNR %.3f dB SSIM %.4f", training.step, scores["psnr_db"], scores["ssim"]
+        )
+        return scores, scores["psnr_db"]
+
+    if training.step == 0:
         classical = score(classical_triplets(val_triplets), val_triplets)
         model.eval()
         start = score(predict_triplets(model, val_triplets), val_triplets)
         model.train()
-        log(
+        training.log(
             {
                 "classical_dis_baseline": classical,
                 "untrained": start,
@@ -267,46 +242,14 @@ def train(
                 "validation_count": validation_count,
             }
         )
-    model.train()
-    last_checkpoint = last_validation = time.monotonic()
-    session_start = time.monotonic()
-    session_elapsed0 = elapsed_s
-    history: dict[str, list[float]] = {}
-    scores: dict = {}
-    steps_done = 0
-    while elapsed_s < total_s and (max_steps is None or steps_done < max_steps):
-        frac = min(elapsed_s / total_s, 1.0)
-        lr = scheduled_lr(learning_rate, step, warmup_steps, frac)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        new = network_inputs(fresh_samples(step))
-        pool[step] = new
-        pool.pop(step - reuse_steps - 1, None)
-        arrays = _batch(new, pool, step, seed, batch - fresh)
-        total, parts = losses(model, _tensors(arrays), flow_weight * (1 - 0.75 * frac))
-        optimizer.zero_grad()
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        for key, value in {"loss": float(total.detach()), **parts}.items():
-            history.setdefault(key, []).append(value)
-        step += 1
-        steps_done += 1
-        now = time.monotonic()
-        elapsed_s = session_elapsed0 + now - session_start
-        if step % 50 == 0:
-            record = {k: float(np.mean(v)) for k, v in history.items()}
-            log({"step": step, "elapsed_min": elapsed_s / 60, "lr": lr, **record})
-            history = {}
-        if now - last_validation > validate_every_s:
-            scores = validate()
-            last_validation = time.monotonic()
-        if now - last_checkpoint > checkpoint_every_s:
-            checkpoint()
-            last_checkpoint = time.monotonic()
-    scores = validate()
-    checkpoint()
-    return scores
+    return training.run(
+        train_step,
+        validation_scores,
+        warmup_steps=warmup_steps,
+        validate_every_s=validate_every_s,
+        checkpoint_every_s=checkpoint_every_s,
+        max_steps=max_steps,
+    )
 
 
 def _batch(
@@ -389,14 +332,13 @@ def evaluate_clips(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train the mmpipe frame interpolator.")
-    parser.add_argument("--minutes", type=float)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--out", type=Path, default=Path("models/interpolator"))
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK_DIR)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--no-resume", action="store_true")
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    add_run_options(
+        parser,
+        data_dir=DEFAULT_DATA_DIR,
+        out_dir=Path("models/interpolator"),
+        work_dir=DEFAULT_WORK_DIR,
+        minutes_required=False,  # not with --evaluate-clips
+    )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument(
         "--config",
@@ -427,18 +369,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.minutes is None:
         parser.error("--minutes is required to train")
-    train(
-        args.minutes,
-        args.data,
-        args.out,
-        args.seed,
-        not args.no_resume,
-        work_dir=args.work,
-        threads=args.threads,
-        batch=args.batch,
-        learning_rate=args.lr,
-        config=_config(args.config),
-    )
+    train(args.minutes, **run_options(args), batch=args.batch, config=_config(args.config))
 
 
 def _config(text: str | None):

@@ -16,6 +16,7 @@ pytest.importorskip("onnx")
 from mmpipe.nets.denoiser import save_pretrained  # noqa: E402
 from mmpipe.train.denoiser_export import check_parity, export_denoiser  # noqa: E402
 from tests.nets.test_denoiser import TINY, TINY_AHEAD, random_model  # noqa: E402
+from tests.runtime.helpers import saved_and_exported  # noqa: E402
 
 
 @pytest.fixture(scope="module", params=[TINY, TINY_AHEAD], ids=["causal", "lookahead"])
@@ -23,9 +24,8 @@ def exported(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("denoiser")
-    save_pretrained(random_model(request.param), root / "model")
-    export_denoiser(root / "model", root / "denoiser.onnx", tolerance=1e-4)
-    return root / "model", root / "denoiser.onnx"
+    model = random_model(request.param)
+    return saved_and_exported(root, "denoiser", model, save_pretrained, export_denoiser)
 
 
 def test_onnx_matches_torch_hop_by_hop_and_in_chunks(exported: tuple[Path, Path]) -> None:

@@ -26,6 +26,7 @@ pytest.importorskip("diffusers")
 
 from mmpipe.nets.inpainter import Inpainter, InpainterConfig, save_pretrained  # noqa: E402
 from mmpipe.train.inpainter_export import check_parity, export_inpainter  # noqa: E402
+from tests.runtime.helpers import saved_and_exported  # noqa: E402
 
 TINY = InpainterConfig(channels=(16, 32), norm_groups=8)
 
@@ -127,9 +128,7 @@ def test_bad_inputs_say_what_to_do() -> None:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("inpainter")
-    save_pretrained(random_model(), root / "model")
-    export_inpainter(root / "model", root / "inpainter.onnx", tolerance=1e-4)
-    return root / "model", root / "inpainter.onnx"
+    return saved_and_exported(root, "inpainter", random_model(), save_pretrained, export_inpainter)
 
 
 def test_export_passes_parity_and_backends_agree(exported: tuple[Path, Path]) -> None:

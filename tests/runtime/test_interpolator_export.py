@@ -21,14 +21,14 @@ from mmpipe.train.interpolator_export import (  # noqa: E402
     weights_sha256,
 )
 from tests.nets.test_interpolator import random_model, textured  # noqa: E402
+from tests.runtime.helpers import saved_and_exported  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("interpolator")
-    save_pretrained(random_model(), root / "model")
-    export_interpolator(root / "model", root / "interpolator.onnx", tolerance=1e-4)
-    return root / "model", root / "interpolator.onnx"
+    model = random_model()
+    return saved_and_exported(root, "interpolator", model, save_pretrained, export_interpolator)
 
 
 def test_export_writes_the_contract_and_passes_parity(exported: tuple[Path, Path]) -> None:

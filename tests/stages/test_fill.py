@@ -23,22 +23,11 @@ from tests.clips import decoded_rgb, frame_times, write_clip
 from tests.vision.helpers import (
     HEIGHT_PX,
     WIDTH_PX,
-    analysis_frames,
     shaken_clip,
     spec_for,
+    stabilized,
     video_frames,
 )
-
-
-def stabilized(images: list[np.ndarray]) -> tuple[Stabilize, list[VideoFrame]]:
-    """Stabilize(fill="none") over the clip: the stage and the frames it yields."""
-    stage = Stabilize(fill="none")
-    frames = video_frames(images)
-    spec = spec_for(len(frames))
-    stage.analyze(iter(analysis_frames(frames, WIDTH_PX)), spec)
-    stage.configure(spec)
-    out = [o for f in frames for o in stage.process(f)]
-    return stage, out + list(stage.flush())
 
 
 def fill(frames: list[VideoFrame], stage: FillBorders | None = None) -> list[VideoFrame]:

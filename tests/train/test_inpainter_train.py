@@ -6,7 +6,6 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -17,23 +16,14 @@ pytest.importorskip("diffusers")
 from mmpipe.nets.inpainter import InpainterConfig  # noqa: E402
 from mmpipe.train.inpainter import batch_tensors, hole_scores, train  # noqa: E402
 from mmpipe.train.inpainter_data import STRIP_SIZE, sampler, validation_strips  # noqa: E402
-from mmpipe.train.interpolator_data import PACKAGES  # noqa: E402
-from mmpipe.vision.synthetic import textured_image  # noqa: E402
+from tests.train.helpers import picture_folder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The layout ``acquire`` leaves, with generated wallpapers (Kite is held out)."""
     root = tmp_path_factory.mktemp("data")
-    images = root / "images"
-    for package in PACKAGES:
-        (images / package).mkdir(parents=True)
-        (images / package / ".unpacked").write_text("test\n")
-    for i, name in enumerate(("Alpha", "Beta", "Kite")):
-        path = images / "plasma-workspace-wallpapers" / "usr/share/wallpapers"
-        path = path / name / "contents/images/1024x768.png"
-        path.parent.mkdir(parents=True)
-        cv2.imwrite(str(path), textured_image(400, 520, kind="scene", seed=i))
+    picture_folder(root)
     return root
 
 
@@ -117,3 +107,18 @@ def test_a_new_run_can_start_from_other_weights_at_its_base_fill(
     trunk = "unet.conv_in.weight"
     assert torch.equal(before[trunk], after[trunk])
     assert not after["unet.conv_out.weight"].any()
+
+
+def test_no_side_of_a_photo_is_always_up() -> None:
+    """Photos are brighter on top; the runtime turns every side of a frame to the top, so
+    strips come in all orientations: on a photo that brightens upwards, the strips' top
+    rows are as often darker as brighter than their bottom rows."""
+    from mmpipe.train.inpainter_data import StripSampler
+
+    ramp = np.linspace(250, 20, 600)[:, None, None] * np.ones((600, 800, 3))
+    source = StripSampler([ramp.astype(np.uint8)])
+    signs = []
+    for seed in range(200):
+        luma = source.draw(np.random.default_rng(seed)).picture[..., 0].astype(float)
+        signs.append(np.sign(luma[:4].mean() - luma[-4:].mean()))
+    assert abs(np.mean(signs)) < 0.25, np.mean(signs)

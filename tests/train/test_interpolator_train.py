@@ -15,12 +15,12 @@ pytest.importorskip("skimage")
 
 from mmpipe.train.interpolator import _batch, evaluate_clips, psnr_db, train  # noqa: E402
 from mmpipe.train.interpolator_data import (  # noqa: E402
-    PACKAGES,
     network_inputs,
     renderer,
     validation_triplets,
 )
 from mmpipe.vision.synthetic import textured_image  # noqa: E402
+from tests.train.helpers import picture_folder  # noqa: E402
 
 
 def _write_clip(path: Path, frames: list[np.ndarray], codec: str = "mpeg2video") -> None:
@@ -48,15 +48,7 @@ def _pan(n: int, h: int, w: int, step_px: int, seed: int) -> list[np.ndarray]:
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The layout ``acquire`` leaves, with generated pictures, stamps and footage."""
     root = tmp_path_factory.mktemp("data")
-    images = root / "images"
-    for package in PACKAGES:
-        (images / package).mkdir(parents=True)
-        (images / package / ".unpacked").write_text("test\n")
-    for i, name in enumerate(("Alpha", "Beta", "Kite")):  # Kite is held out
-        path = images / "plasma-workspace-wallpapers" / "usr/share/wallpapers"
-        path = path / name / "contents/images/1024x768.png"
-        path.parent.mkdir(parents=True)
-        cv2.imwrite(str(path), textured_image(400, 520, kind="scene", seed=i))
+    images = picture_folder(root)
     stamps = images / "tuxpaint-stamps-default" / "usr/share/tuxpaint/stamps/things"
     stamps.mkdir(parents=True)
     rng = np.random.default_rng(0)

@@ -74,6 +74,18 @@ def spec_for(n_frames: int) -> VideoSpec:
     )
 
 
+def stabilized(images: list[np.ndarray]) -> tuple[Stabilize, list[VideoFrame]]:
+    """Stabilize(fill="none") over the clip: the stage and the frames it yields (views
+    attached), for a FillBorders or a Mosaic to take."""
+    stage = Stabilize(fill="none")
+    frames = video_frames(images)
+    spec = spec_for(len(frames))
+    stage.analyze(iter(analysis_frames(frames, WIDTH_PX)), spec)
+    stage.configure(spec)
+    out = [o for f in frames for o in stage.process(f)]
+    return stage, out + list(stage.flush())
+
+
 def run_stabilize(stage: Stabilize, images: list[np.ndarray]) -> list[np.ndarray]:
     """What the runner does: analyse (never enlarging), configure, process, flush."""
     frames = video_frames(images)

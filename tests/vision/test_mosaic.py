@@ -18,33 +18,16 @@ from mmpipe.stages.stabilize import Stabilize
 from mmpipe.vision.mosaic import Mosaic, MosaicOptions, _strips, trust_epochs, trusted
 from mmpipe.vision.transforms import frame_center, to_matrix
 from mmpipe.vision.warp import warp_frame
-from tests.vision.helpers import (
-    HEIGHT_PX,
-    WIDTH_PX,
-    analysis_frames,
-    shaken_clip,
-    spec_for,
-    video_frames,
-)
-
-
-def _stabilized(images: list[np.ndarray]) -> tuple[Stabilize, list]:
-    """Stabilize(fill="none") over the clip: the stage and its frames (views attached)."""
-    stage = Stabilize(fill="none")
-    frames = video_frames(images)
-    spec = spec_for(len(frames))
-    stage.analyze(iter(analysis_frames(frames, WIDTH_PX)), spec)
-    stage.configure(spec)
-    return stage, [o for f in frames for o in stage.process(f)]
+from tests.vision.helpers import HEIGHT_PX, WIDTH_PX, shaken_clip, spec_for, stabilized
 
 
 def _filled(images: list[np.ndarray]) -> tuple[Stabilize, list[np.ndarray]]:
     """The full-frame output (Stabilize(fill="none") then FillBorders) and the Stabilize."""
-    stage, stabilized = _stabilized(images)
+    stage, frames = stabilized(images)
     fill = FillBorders()
     fill.configure(spec_for(len(images)))
-    out = [o for f in stabilized for o in fill.process(f)] + list(fill.flush())
-    assert [o.pts for o in out] == [f.pts for f in stabilized]
+    out = [o for f in frames for o in fill.process(f)] + list(fill.flush())
+    assert [o.pts for o in out] == [f.pts for f in frames]
     return stage, [o.image for o in out]
 
 
@@ -100,9 +83,9 @@ def test_mosaic_fills_the_borders_with_what_the_camera_saw(moving_object: bool) 
 def test_mosaic_does_not_borrow_across_a_scene_cut() -> None:
     _, _, first = shaken_clip(n_frames=20, amplitude_px=6.0, seed=5)
     _, _, second = shaken_clip(n_frames=20, amplitude_px=6.0, seed=6, texture="wood")
-    stage, stabilized = _stabilized(first + second)
+    stage, frames = stabilized(first + second)
     assert 20 in stage.plan.segment_starts()
-    views = [f.stabilized for f in stabilized]
+    views = [f.stabilized for f in frames]
     assert not trusted(views[19], views[20]) and not trusted(views[25], views[15])
     assert trusted(views[21], views[30]) and trusted(views[3], views[12])
     assert len(_filled(first + second)[1]) == 40
@@ -160,7 +143,7 @@ def _hole_psnr_by_frame(
 
 def test_per_pixel_refinement_fixes_what_the_global_motion_misplaces() -> None:
     path, source, images = shaken_clip(n_frames=30, amplitude_px=6.0, seed=4)
-    stage, _ = _stabilized(images)
+    stage, _ = stabilized(images)
     src_h, src_w = source.shape[:2]
     offset = np.array([(src_w - WIDTH_PX) / 2.0, (src_h - HEIGHT_PX) / 2.0])
     to_reference = np.array([[1.0, 0, -offset[0]], [0, 1.0, -offset[1]], [0, 0, 1.0]])
