@@ -21,14 +21,17 @@ class StabilizedView:
     warp from frame ``j``'s source to output frame ``i`` is ``(P_i @ C_j^-1)[:2]``.
     ``trust_epoch`` counts the frames up to and including this one whose motion was not
     measured reliably (scene cut, bridged or faint frame): the motion between two frames
-    is trusted exactly when their epochs are equal. The arrays are shared, never copied:
-    read them, do not write them.
+    is trusted exactly when their epochs are equal. ``faint``: the frame had too little
+    texture to register (a smooth sky or wall), where repeating its own edge is the better
+    guess for what no neighbour saw. The arrays are shared, never copied: read them, do not
+    write them.
     """
 
     source: np.ndarray
     to_output: np.ndarray
     from_input: np.ndarray
     trust_epoch: int
+    faint: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from mmpipe.errors import ConfigError
 from mmpipe.media.frames import AnalysisFrame, StabilizedView, VideoFrame
 from mmpipe.pipeline.stage import VideoSpec
 from mmpipe.vision.mosaic import trust_epochs
-from mmpipe.vision.motion import MotionPlan, estimate_motion
+from mmpipe.vision.motion import MotionFlag, MotionPlan, estimate_motion
 from mmpipe.vision.path import METHODS, PRESETS, corrections, smooth_path
 from mmpipe.vision.transforms import frame_center, to_matrix
 from mmpipe.vision.warp import FILLS, crop_zoom, warp_frame, warp_matrices
@@ -237,7 +237,11 @@ class Stabilize:
         if self._views is not None:
             to_output, from_input, epochs = self._views
             view = StabilizedView(
-                frame.image, to_output[index], from_input[index], int(epochs[index])
+                frame.image,
+                to_output[index],
+                from_input[index],
+                int(epochs[index]),
+                faint=bool(plan.flags[index] & MotionFlag.LOW_TEXTURE),
             )
         yield replace(frame, image=image, stabilized=view)
 

@@ -17,7 +17,8 @@ overlap, and the frame blends into its fill over a feathered edge so that no sea
 where it ends. What no neighbour saw is filled by repeating the frame's own edge, so no
 pixel stays black, or, given a ``generator`` (``mmpipe.vision.generated_border``), by the
 learned inpainter, which sees the strip, what the neighbours filled and the picture next
-to it.
+to it (except on faint frames, a smooth sky or wall, where the repeated edge is the better
+guess there too).
 
 A global motion per frame is exact only for a flat or distant scene; with parallax or
 moving things the neighbour's content lands a few pixels off the frame's own. So each
@@ -203,7 +204,8 @@ class Mosaic:
                 black = self._black(p)
                 a += _shrunk(take, p.step, a.ndim) * (black + (w - black) * gain)
             total += take
-        if self._generator is not None and float((1.0 - total).max()) >= _ENOUGH:
+        generate = self._generator is not None and not frames[i].faint
+        if generate and float((1.0 - total).max()) >= _ENOUGH:
             edge = self._generated(out, accum, total, covered > 0, box, done, own)
         else:
             edge = self._warped(frames[i].source, own, box)

@@ -253,3 +253,13 @@ def test_the_generator_is_never_told_that_black_is_known(clip, monkeypatch) -> N
     for picture, known in seen:
         assert not np.all(picture[known] == 0, axis=-1).any()
         assert not known.all()
+
+
+def test_faint_frames_keep_the_repeated_edge(clip) -> None:
+    """On a frame too faint to register (a sky, a wall) generate repeats the edge, as the
+    mosaic does: the output is the mosaic's, byte for byte."""
+    _, _, _, _, frames, _ = clip
+    faint = [replace(f, stabilized=replace(f.stabilized, faint=True)) for f in frames]
+    mosaic = fill(faint, FillBorders(window_frames=1))
+    generated = fill(faint, FillBorders(method="generate", window_frames=1))
+    assert all(np.array_equal(m.image, g.image) for m, g in zip(mosaic, generated, strict=True))
