@@ -122,3 +122,27 @@ def test_no_side_of_a_photo_is_always_up() -> None:
         luma = source.draw(np.random.default_rng(seed)).picture[..., 0].astype(float)
         signs.append(np.sign(luma[:4].mean() - luma[-4:].mean()))
     assert abs(np.mean(signs)) < 0.25, np.mean(signs)
+
+
+def test_the_ssim_loss_measures_what_validation_measures() -> None:
+    """The loss's SSIM map (torch, [-1, 1]) agrees with scikit-image's on uint8 luma."""
+    from skimage.metrics import structural_similarity
+
+    from mmpipe.train.inpainter import ssim_map
+
+    rng = np.random.default_rng(0)
+    a = cv2_blur(rng.integers(0, 256, (40, 64)).astype(np.uint8))
+    b = np.clip(a.astype(int) + rng.integers(-20, 21, a.shape), 0, 255).astype(np.uint8)
+    _, expected = structural_similarity(
+        a, b, data_range=255, gaussian_weights=True, sigma=1.5, full=True
+    )
+    tensors = [torch.from_numpy(x.astype(np.float32) / 127.5 - 1)[None, None] for x in (a, b)]
+    got = ssim_map(*tensors)[0, 0].numpy()
+    assert np.abs(got - expected)[6:-6, 6:-6].max() < 0.02
+    assert float(ssim_map(tensors[0], tensors[0]).min()) > 0.999
+
+
+def cv2_blur(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.GaussianBlur(image, (0, 0), 2)
