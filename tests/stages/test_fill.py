@@ -263,3 +263,32 @@ def test_faint_frames_keep_the_repeated_edge(clip) -> None:
     mosaic = fill(faint, FillBorders(window_frames=1))
     generated = fill(faint, FillBorders(method="generate", window_frames=1))
     assert all(np.array_equal(m.image, g.image) for m, g in zip(mosaic, generated, strict=True))
+
+
+def test_the_shipped_inpainter_beats_telea_where_it_fills(clip) -> None:
+    """On the pixels generate changes (what one neighbour each side did not see), the
+    shipped inpainter is closer to the truth than OpenCV's Telea on the same frames
+    (measured: RMSE 12.3 against 13.9 levels; an earlier model trained on upright strips
+    only scored 15.0 and fails this)."""
+    path, source, _, stage, frames, _ = clip
+    mosaic = fill(frames, FillBorders(window_frames=1))
+    generated = fill(frames, FillBorders(method="generate", window_frames=1))
+    src_h, src_w = source.shape[:2]
+    offset = [(src_w - WIDTH_PX) / 2.0, (src_h - HEIGHT_PX) / 2.0]
+    to_reference = np.array([[1.0, 0, -offset[0]], [0, 1.0, -offset[1]], [0, 0, 1.0]])
+    views = to_matrix(path.camera, frame_center(WIDTH_PX, HEIGHT_PX)) @ to_reference
+    ones = np.full((HEIGHT_PX, WIDTH_PX), 255, np.uint8)
+    squared = {"generate": [], "telea": []}
+    for i, (m, g) in enumerate(zip(mosaic, generated, strict=True)):
+        changed = np.abs(g.image.astype(int) - m.image).max(axis=2) > 0
+        if changed.sum() < 50:
+            continue
+        warp = np.vstack([stage.warp_matrices[i], [0, 0, 1]])
+        hole = cv2.warpAffine(ones, warp[:2], (WIDTH_PX, HEIGHT_PX)) < 255
+        truth = cv2.warpAffine(source, (warp @ views[i])[:2], (WIDTH_PX, HEIGHT_PX))[changed]
+        telea = cv2.inpaint(frames[i].image, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+        for name, image in (("generate", g.image), ("telea", telea)):
+            squared[name].append(np.mean((image[changed].astype(float) - truth) ** 2))
+    assert len(squared["generate"]) >= 5
+    rmse = {k: float(np.sqrt(np.mean(v))) for k, v in squared.items()}
+    assert rmse["generate"] < 0.95 * rmse["telea"], rmse
