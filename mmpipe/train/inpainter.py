@@ -152,7 +152,7 @@ def train(
     config=None,
     init_from: Path | None = None,
     p_smooth: float = 0.15,
-    ssim_weight: float = 0.0,
+    ssim_weight: float = 0.03,
     max_steps: int | None = None,
 ) -> dict:
     """Train (or continue training) the inpainter for ``minutes`` of wall time.
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base", choices=("telea", "nearest"), default="telea")
     parser.add_argument("--init-from", type=Path, help="a model folder to start a new run from")
     parser.add_argument(
-        "--ssim-weight", type=float, default=0.0, help="weight of (1 - SSIM) of luma in the loss"
+        "--ssim-weight", type=float, default=0.03, help="weight of (1 - SSIM) of luma in the loss"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
