@@ -233,14 +233,14 @@ class Mosaic:
         area = _widened(box, self.size, self.options.generate_context_px)
         ax0, ay0, ax1, ay1 = area
         x0, y0, x1, y1 = box
-        inner = np.s_[y0 - ay0 : y1 - ay0, x0 - ax0 : x1 - ax0]
+        strip = (x0 - ax0, y0 - ay0, x1 - ax0, y1 - ay0)  # the strip's place in the area
+        planes = self._planes(out)
         region = []
-        for a, p in zip(accum, self._planes(out), strict=True):
+        for a, p in zip(accum, planes, strict=True):
             pixels = p.pixels[_region(area, p.step)].copy()
             weight = _shrunk(total, p.step, a.ndim)
-            blend = a / np.maximum(weight, 1e-6)
-            part = _region((x0 - ax0, y0 - ay0, x1 - ax0, y1 - ay0), p.step)
-            pixels[part] = np.where(weight > 0, np.clip(blend + 0.5, 0, 255), 0).astype(np.uint8)
+            blend = np.clip(a / np.maximum(weight, 1e-6) + 0.5, 0, 255)
+            pixels[_region(strip, p.step)] = np.where(weight > 0, blend, 0).astype(np.uint8)
             region.append(pixels)
         known = self._coverage(own, area) >= _FILLED
         for bx0, by0, bx1, by1 in done:
@@ -248,19 +248,9 @@ class Mosaic:
                 max(by0, ay0) - ay0 : max(min(by1, ay1) - ay0, 0),
                 max(bx0, ax0) - ax0 : max(min(bx1, ax1) - ax0, 0),
             ] = True
-        known[inner] = (total >= _FILLED) | covered
-        width_px, height_px = self.size
-        if y0 == 0 and x1 - x0 == width_px:
-            side = "top"
-        elif y1 == height_px and x1 - x0 == width_px:
-            side = "bottom"
-        else:
-            side = "left" if x0 == 0 else "right"
-        filled = self._generator.fill(region, known, side)
-        return [
-            f[_region((x0 - ax0, y0 - ay0, x1 - ax0, y1 - ay0), p.step)]
-            for f, p in zip(filled, self._planes(out), strict=True)
-        ]
+        known[_region(strip, 1)] = (total >= _FILLED) | covered
+        filled = self._generator.fill(region, known, _side(box, self.size))
+        return [f[_region(strip, p.step)] for f, p in zip(filled, planes, strict=True)]
 
     def _coverage(self, matrix: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         """Share of each pixel of the strip ``box`` that a frame warped by ``matrix`` covers."""
@@ -451,6 +441,14 @@ def _strips(
         (right, top, width_px, bottom),
     ]
     return [b for b in boxes if b[2] > b[0] and b[3] > b[1]]
+
+
+def _side(box: tuple[int, int, int, int], size: tuple[int, int]) -> str:
+    """Which edge of the frame the strip ``box`` (one of :func:`_strips`') runs along."""
+    x0, y0, x1, _ = box
+    if x1 - x0 == size[0]:
+        return "top" if y0 == 0 else "bottom"
+    return "left" if x0 == 0 else "right"
 
 
 def _widened(
