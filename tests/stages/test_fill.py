@@ -193,14 +193,15 @@ def test_a_stabilize_before_fill_borders_renders_the_full_frame() -> None:
     assert stabilize.config.fill == "none" and stabilize.yields_stabilized
 
 
-def test_a_pipeline_fills_a_file_with_every_frame_in_place(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["mosaic", "generate"])
+def test_a_pipeline_fills_a_file_with_every_frame_in_place(tmp_path: Path, method: str) -> None:
     _, _, images = shaken_clip(n_frames=24, amplitude_px=6.0, seed=3)
     src = write_clip(tmp_path / "shaky.mp4", images=images, preset="veryfast")
     progress: list[mmpipe.Progress] = []
     report = mmpipe.stabilize(
         src,
         tmp_path / "full.mp4",
-        fill="mosaic",
+        fill=method,
         encode=mmpipe.EncodeSettings(crf=12, preset="veryfast"),
         on_progress=progress.append,
     )
