@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 
 from mmpipe.assets import exported_model, model_dir
-from mmpipe.errors import ConfigError, ModelError
+from mmpipe.errors import ConfigError
 from mmpipe.runtime.onnx import OnnxRunner
-from mmpipe.runtime.torch_backend import import_torch
+from mmpipe.runtime.torch_backend import import_torch, trained_model
 
 CONTRACT_VERSION = "1"
 INPUT_NAMES = ("noisy", "condition", "timestep")
@@ -178,10 +178,7 @@ def load_inpainter(
     torch = import_torch(threads)
     from mmpipe.nets.inpainter import from_pretrained
 
-    directory = path or model_dir("inpainter")
-    if model is None and not (directory / "model.safetensors").is_file():
-        raise ModelError(f"{directory} has no trained inpainter: run `mmpipe train inpainter`")
-    net = (model or from_pretrained(directory)).eval()
+    net = model or trained_model("inpainter", path or model_dir("inpainter"), from_pretrained)
 
     def predict_torch(noisy: np.ndarray, condition: np.ndarray, t: np.ndarray) -> np.ndarray:
         with torch.no_grad():

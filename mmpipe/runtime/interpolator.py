@@ -19,9 +19,9 @@ from typing import Protocol
 import numpy as np
 
 from mmpipe.assets import exported_model, model_dir
-from mmpipe.errors import ConfigError, ModelError
+from mmpipe.errors import ConfigError
 from mmpipe.runtime.onnx import OnnxRunner
-from mmpipe.runtime.torch_backend import import_torch
+from mmpipe.runtime.torch_backend import import_torch, trained_model
 
 CONTRACT_VERSION = "1"
 INPUT_NAMES = ("frame0", "frame1", "flow01", "flow10", "t")
@@ -89,7 +89,28 @@ def to_image(frame: np.ndarray, height_px: int, width_px: int) -> np.ndarray:
     return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
 
 
-class OnnxInterpolator:
+class _Interpolator:
+    """What both backends share: pad, run the network, crop back (``_network`` differs)."""
+
+    stride: int
+
+    def synthesize(
+        self,
+        frame0: np.ndarray,
+        frame1: np.ndarray,
+        flow01: np.ndarray,
+        flow10: np.ndarray,
+        t: float,
+    ) -> np.ndarray:
+        """The uint8 RGB frame at time ``t`` (see the module docstring)."""
+        feeds = network_feeds(frame0, frame1, flow01, flow10, t, self.stride)
+        return to_image(self._network(feeds), frame0.shape[0], frame0.shape[1])
+
+    def _network(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class OnnxInterpolator(_Interpolator):
     """The exported interpolator on onnxruntime (the default backend)."""
 
     def __init__(self, path: Path | None = None, *, threads: int = 1) -> None:
@@ -100,50 +121,26 @@ class OnnxInterpolator:
         )
         self.stride = int(self.runner.metadata["stride"])
 
-    def synthesize(
-        self,
-        frame0: np.ndarray,
-        frame1: np.ndarray,
-        flow01: np.ndarray,
-        flow10: np.ndarray,
-        t: float,
-    ) -> np.ndarray:
-        """The uint8 RGB frame at time ``t`` (see the module docstring)."""
-        feeds = network_feeds(frame0, frame1, flow01, flow10, t, self.stride)
-        out = self.runner.run(feeds)["frame"]
-        return to_image(out, frame0.shape[0], frame0.shape[1])
+    def _network(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.runner.run(feeds)["frame"]
 
 
-class TorchInterpolator:
+class TorchInterpolator(_Interpolator):
     """The checkpoint in ``models/interpolator`` on torch (development backend; needs torch)."""
 
     def __init__(self, model_dir: Path | None = None, *, threads: int = 1, model=None) -> None:
-        torch = import_torch(threads)
+        self._torch = import_torch(threads)
         from mmpipe.nets.interpolator import from_pretrained
 
-        self._torch = torch
-        directory = model_dir or default_model_dir()
-        if model is None and not (directory / "model.safetensors").is_file():
-            raise ModelError(
-                f"{directory} has no trained interpolator: run `mmpipe train interpolator`"
-            )
-        self.model = (model or from_pretrained(directory)).eval()
+        self.model = model or trained_model(
+            "interpolator", model_dir or default_model_dir(), from_pretrained
+        )
         self.stride = self.model.config.stride
 
-    def synthesize(
-        self,
-        frame0: np.ndarray,
-        frame1: np.ndarray,
-        flow01: np.ndarray,
-        flow10: np.ndarray,
-        t: float,
-    ) -> np.ndarray:
-        """The uint8 RGB frame at time ``t`` (see the module docstring)."""
+    def _network(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         torch = self._torch
-        feeds = network_feeds(frame0, frame1, flow01, flow10, t, self.stride)
         with torch.no_grad():
-            out = self.model(*(torch.from_numpy(feeds[n]) for n in INPUT_NAMES))
-        return to_image(out.numpy(), frame0.shape[0], frame0.shape[1])
+            return self.model(*(torch.from_numpy(feeds[n]) for n in INPUT_NAMES)).numpy()
 
 
 def load_interpolator(
