@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 
 from mmpipe.errors import ConfigError
-from mmpipe.media.frames import StabilizedView, VideoFrame
+from mmpipe.media.frames import VideoFrame
 from mmpipe.pipeline.stage import VideoSpec
 from mmpipe.runtime.inpainter import DEFAULT_STEPS, load_inpainter
 from mmpipe.stages.stabilize import Stabilize
@@ -90,9 +90,7 @@ class FillBorders:
             raise ConfigError(f"unknown FillBorders options {unknown}; use some of {sorted(known)}")
         self.config = replace(config or FillBordersConfig(), **options)
         self._mosaic: Mosaic | None = None
-        # the window, keyed by arrival position: frames and their views
-        self._frames: dict[int, VideoFrame] = {}
-        self._views: dict[int, StabilizedView] = {}
+        self._frames: dict[int, VideoFrame] = {}  # the window, keyed by arrival position
         self._received = 0
         self._next_out = 0
 
@@ -121,7 +119,7 @@ class FillBorders:
             options=options,
             generator=generator,
         )
-        self._frames, self._views = {}, {}
+        self._frames = {}
         self._received = self._next_out = 0
         return spec
 
@@ -135,7 +133,6 @@ class FillBorders:
                 f"after Stabilize(fill='none') (frame {frame.index} came without its view)"
             )
         self._frames[self._received] = frame
-        self._views[self._received] = frame.stabilized
         self._received += 1
         while self._next_out + self.latency < self._received:
             yield self._render()
@@ -143,17 +140,18 @@ class FillBorders:
     def flush(self) -> Iterator[VideoFrame]:
         while self._next_out < self._received:
             yield self._render()
-        self._frames, self._views = {}, {}
+        self._frames = {}
 
     def _render(self) -> VideoFrame:
         """The next frame, filled from the window; frames out of reach are let go."""
         assert self._mosaic is not None
         i = self._next_out
         frame = self._frames[i]
-        image = self._mosaic.render(i, self._views, frame.image)
+        views = {j: f.stabilized for j, f in self._frames.items() if f.stabilized is not None}
+        image = self._mosaic.render(i, views, frame.image)
         self._next_out += 1
         for j in [j for j in self._frames if j < self._next_out - self.latency]:
-            del self._frames[j], self._views[j]
+            del self._frames[j]
         return replace(frame, image=image, stabilized=None)
 
 
