@@ -2,10 +2,12 @@
 
 DIS (Kroeger et al. 2016) with OpenCV's ``MEDIUM`` preset (8 px patches, 25
 gradient-descent iterations, 5 variational refinement iterations, mean normalisation,
-spatial propagation) but patches every 2 px instead of 3, run on frames shrunk by
-``scale``. On real clips (bikes, Big Buck Bunny, every other frame rebuilt) the denser
-patches gave +0.4 dB for about 15 % more time; finest scale 0 another +0.15 dB for twice
-the time, which the 4-frames-per-second budget at 720p on 2 cores does not allow. Cost
+spatial propagation) but patches every 2 px instead of 3 and down to the finest pyramid
+level (0, the frame's own size, instead of 1), run on frames shrunk by ``scale``. On real
+clips (bikes, Big Buck Bunny, every other frame rebuilt) the denser patches gave +0.4 dB
+for about 15 % more time; the finest level another +0.1 dB (bikes, Big Buck Bunny) for
+about 2.5 times the flow's time, which keeps the Interpolate stage above 4 frames per
+second at 720p on 2 cores. Cost
 grows with ``scale**2`` times the frame size: at ``scale=0.5`` a 720p pair is a 640x360 pair,
 at 1080p one may pass ``scale=0.33``. The flow is upsampled bilinearly and multiplied
 by ``1 / scale`` so it is in full-resolution pixels.
@@ -25,6 +27,7 @@ import numpy as np
 from mmpipe.errors import ConfigError
 
 PATCH_STRIDE_PX = 2
+FINEST_SCALE = 0  # pyramid level the flow is refined down to (0: full size)
 _local = threading.local()
 
 
@@ -34,6 +37,7 @@ def _dis() -> cv2.DISOpticalFlow:
     if dis is None:
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         dis.setPatchStride(PATCH_STRIDE_PX)
+        dis.setFinestScale(FINEST_SCALE)
         dis.setUseSpatialPropagation(True)
         _local.dis = dis
     return dis

@@ -37,6 +37,27 @@ def test_synthesis_beats_blending_on_known_motion() -> None:
     assert psnr(out, truth) > psnr(blend, truth) + 6.0, (psnr(out, truth), psnr(blend, truth))
 
 
+def test_sub_pixel_motion_keeps_the_texture_sharp() -> None:
+    """A pan of 1 px between frames puts the middle frame half a pixel from each: bilinear
+    sampling blurs the texture there, the synthesis does not (measured 43.0 against 40.1)."""
+    base = textured_image(H, W, kind="scene", seed=3).astype(np.float64)
+    spectrum = np.fft.fft2(base, axes=(0, 1))
+    cycles = np.fft.fftfreq(W)[None, :, None]
+
+    def panned(dx: float) -> np.ndarray:  # exact band-limited shift
+        image = np.real(np.fft.ifft2(spectrum * np.exp(-2j * np.pi * cycles * dx), axes=(0, 1)))
+        return np.clip(image + 0.5, 0, 255).astype(np.uint8)
+
+    frame0, frame1, truth = panned(0.0), panned(1.0), panned(0.5)
+    flow01 = np.zeros((H, W, 2), np.float32)
+    flow01[..., 0] = 1.0
+    out = synthesize(frame0, frame1, flow01, -flow01, 0.5)
+    xs, ys = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+    bilinear = cv2.remap(frame0, xs - 0.5, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inner = (slice(8, -8), slice(8, -8))
+    assert psnr(out[inner], truth[inner]) > psnr(bilinear[inner], truth[inner]) + 2.0
+
+
 @pytest.mark.parametrize("t", [0.25, 0.75])
 def test_synthesis_at_other_times(t: float) -> None:
     frame0, frame1 = scene(0.0), scene(1.0)
