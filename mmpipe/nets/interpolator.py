@@ -19,7 +19,8 @@ Signal path:
    stride-2 levels) whose head, at ``1 / (2 work_scale)``, predicts flow residuals, a fusion
    (visibility) logit and an RGB residual;
 3. the refined flows (initial + upsampled residual) upsampled to full resolution, the fusion
-   logit and RGB residual too (bilinear); both full-resolution frames warped and fused,
+   logit and RGB residual too (bilinear); both full-resolution frames warped (bicubic, as
+   the classical method does) and fused,
    ``((1-t) m W0 + t (1-m) W1) / ((1-t) m + t (1-m))``, the RGB residual added, clamped to
    ``[0, 1]``.
 
@@ -74,10 +75,11 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.PReLU(cout))
 
 
-def backward_warp(image: Tensor, flow: Tensor) -> Tensor:
+def backward_warp(image: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor:
     """Sample ``image [B, C, H, W]`` at ``x + flow(x)`` (``flow [B, 2, H, W]`` in pixels).
 
-    Bilinear, edge-replicated outside the image (``grid_sample``, ``align_corners=True``).
+    ``mode`` ``bilinear`` or ``bicubic``; edge-replicated outside the image
+    (``grid_sample``, ``align_corners=True``).
     """
     _, _, h, w = flow.shape
     xs = torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, w)
@@ -85,7 +87,7 @@ def backward_warp(image: Tensor, flow: Tensor) -> Tensor:
     gx = (xs + flow[:, 0]) * (2.0 / (w - 1)) - 1.0
     gy = (ys + flow[:, 1]) * (2.0 / (h - 1)) - 1.0
     grid = torch.stack([gx, gy], dim=3)
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return F.grid_sample(image, grid, mode=mode, padding_mode="border", align_corners=True)
 
 
 def initial_flows(
@@ -188,8 +190,8 @@ class Interpolator(nn.Module):
         flow_t0, flow_t1 = flows[:, 0:2], flows[:, 2:4]
         full = _up(out[:, 4:8], 2 * s)
         visibility0 = torch.sigmoid(full[:, 0:1] + (_up(prior, s) if s > 1 else prior))
-        warped0 = backward_warp(frame0, flow_t0)
-        warped1 = backward_warp(frame1, flow_t1)
+        warped0 = backward_warp(frame0, flow_t0, "bicubic")
+        warped1 = backward_warp(frame1, flow_t1, "bicubic")
         blended = fuse(warped0, warped1, visibility0, t4)
         frame = (blended + full[:, 1:4]).clamp(0.0, 1.0)
         return frame, flow_t0, flow_t1
