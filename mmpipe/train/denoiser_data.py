@@ -446,14 +446,31 @@ def _noise_run(rng: np.random.Generator, noise: ClipSet, n: int) -> np.ndarray:
     return clip[start : start + n].copy()
 
 
+def noise_onset_envelope(
+    rng: np.random.Generator, n: int, onset_s: float | None = None
+) -> np.ndarray:
+    """Gain ``[n]`` of a noise that starts mid-stream: a floor 10-40 dB down (or 0) before
+    the onset (at ``onset_s``, default random in the first 70 %), then a 10-300 ms rise
+    to 1."""
+    floor = 0.0 if rng.random() < 0.3 else 10 ** (-rng.uniform(10, 40) / 20)
+    start = int(onset_s * SAMPLE_RATE_HZ) if onset_s is not None else int(rng.uniform(0, 0.7) * n)
+    rise = max(1, int(rng.uniform(0.01, 0.3) * SAMPLE_RATE_HZ))
+    ramp = np.clip((np.arange(n) - start) / rise, 0.0, 1.0)
+    return (floor + (1.0 - floor) * ramp).astype(np.float32)
+
+
 class Mixer:
     """Draws (noisy, clean) training pairs, float32 ``[n]`` at 48 kHz, from clip sets.
 
     The clean target keeps the direct path and the first 50 ms of any reverberation (so the
     model also shortens long tails), the same band limit as the mixture, and no clipping.
     With probability ``p_digital_silence`` a span of 0.1-1 s of both is set to exact zeros
-    (muted microphones, edits, the start of a stream); 0 (the default) draws nothing extra,
-    so the fixed validation set does not depend on it.
+    (muted microphones, edits, the start of a stream); with probability ``p_noise_onset`` the
+    noise is 10-40 dB quieter (or absent) before a random time in the first 70 % of the
+    mixture and rises to its level over 10-300 ms (a car passing, wind getting up, a
+    machine switched on: noise the model has to pick up mid-stream, not from the first
+    frame). 0 (the default) draws nothing extra for either, so the fixed validation set
+    does not depend on them.
     """
 
     def __init__(
@@ -463,12 +480,14 @@ class Mixer:
         snr_db: tuple[float, float] = (-5, 20),
         p_synth_noise: float = 0.4,
         p_digital_silence: float = 0.0,
+        p_noise_onset: float = 0.0,
     ) -> None:
         self.speech = speech
         self.noise = noise
         self.snr_db = snr_db
         self.p_synth_noise = p_synth_noise
         self.p_digital_silence = p_digital_silence
+        self.p_noise_onset = p_noise_onset
 
     def draw(
         self, rng: np.random.Generator, n: int, snr_db: float | None = None
@@ -491,6 +510,8 @@ class Mixer:
             noise += part / _rms(part) * rng.uniform(0.3, 1.0)
         snr = rng.uniform(*self.snr_db) if snr_db is None else snr_db
         noise *= _rms(clean) / _rms(noise) * 10 ** (-snr / 20)
+        if self.p_noise_onset and rng.random() < self.p_noise_onset:
+            noise *= noise_onset_envelope(rng, n)
         noisy = wet + noise
         if rng.random() < 0.2:  # band-limited recording: both sides lose the top
             b, a = signal.butter(
@@ -523,17 +544,28 @@ VALIDATION_SNRS_DB = (-5.0, 0.0, 5.0, 10.0, 15.0)
 
 
 def validation_set(
-    prepared: Path, count: int = 40, seconds: float = 4.0, seed: int = 1234
+    prepared: Path,
+    count: int = 40,
+    seconds: float = 4.0,
+    seed: int = 1234,
+    *,
+    noise_onset: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The fixed validation mixtures ``(noisy [count, n], clean [count, n], snr_db [count])``.
 
-    Held-out speakers and noises only; cached in ``prepared/validation_seed{seed}.npz``.
+    Held-out speakers and noises only; ``noise_onset``: every noise starts mid-mixture
+    (``Mixer.p_noise_onset = 1``). Cached in ``prepared/validation_seed{seed}_{count}.npz``
+    (``..._onset.npz``).
     """
-    path = prepared / f"validation_seed{seed}_{count}.npz"
+    path = prepared / f"validation_seed{seed}_{count}{'_onset' if noise_onset else ''}.npz"
     if path.exists():
         data = np.load(path)
         return data["noisy"], data["clean"], data["snr_db"]
-    mixer = Mixer(ClipSet(prepared, "speech_val"), ClipSet(prepared, "noise_val"))
+    mixer = Mixer(
+        ClipSet(prepared, "speech_val"),
+        ClipSet(prepared, "noise_val"),
+        p_noise_onset=1.0 if noise_onset else 0.0,
+    )
     rng = np.random.default_rng(seed)
     n = int(seconds * SAMPLE_RATE_HZ)
     snrs = np.array([VALIDATION_SNRS_DB[i % len(VALIDATION_SNRS_DB)] for i in range(count)])

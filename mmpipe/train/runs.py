@@ -152,7 +152,8 @@ class Training:
         if self.state is not None:
             self.optimizer.load_state_dict(self.state["optimizer"])
             self.step, self.elapsed_s = self.state["step"], self.state["elapsed_s"]
-            self.best = self.state[self.best_key]
+            # a checkpoint written under another selection figure starts its best afresh
+            self.best = self.state.get(self.best_key, -math.inf)
             logger.info("resumed at step %d (%.1f min)", self.step, self.elapsed_s / 60)
         self.total_s = self.elapsed_s + minutes * 60
         return model

@@ -15,7 +15,13 @@ pytest.importorskip("pystoi")
 
 from mmpipe.nets.denoiser import DenoiserConfig  # noqa: E402
 from mmpipe.train.denoiser import train  # noqa: E402
-from mmpipe.train.denoiser_data import ClipSet, Mixer, prepare, synth_noise  # noqa: E402
+from mmpipe.train.denoiser_data import (  # noqa: E402
+    ClipSet,
+    Mixer,
+    noise_onset_envelope,
+    prepare,
+    synth_noise,
+)
 from mmpipe.train.speech_metrics import si_sdr_db  # noqa: E402
 
 
@@ -82,6 +88,18 @@ def test_digital_silence_is_opt_in_and_zeroes_both_sides(corpus: Path) -> None:
     assert runs.max() >= 0.1 * 48_000
 
 
+def test_noise_onset_is_opt_in_and_starts_the_noise_late(corpus: Path) -> None:
+    prepared = corpus / "prepared"
+    sets = ClipSet(prepared, "speech_train"), ClipSet(prepared, "noise_train")
+    plain = Mixer(*sets).draw(np.random.default_rng(6), 48_000)
+    never = Mixer(*sets, p_noise_onset=0.0).draw(np.random.default_rng(6), 48_000)
+    np.testing.assert_array_equal(plain[0], never[0])  # the validation stream is unchanged
+    envelope = noise_onset_envelope(np.random.default_rng(7), 48_000, onset_s=0.5)
+    assert envelope[:24_000].max() <= 10 ** (-10 / 20) + 1e-6  # 10 dB down or more
+    assert envelope[-1] == 1.0 and np.all(np.diff(envelope) >= 0)
+    assert envelope[24_000 + int(0.3 * 48_000)] == 1.0  # risen within 300 ms
+
+
 def test_synth_noise_kinds_are_finite() -> None:
     rng = np.random.default_rng(0)
     for _ in range(12):
@@ -100,7 +118,7 @@ def test_train_writes_weights_log_and_resumes(corpus: Path, tmp_path: Path) -> N
     }
     out = tmp_path / "model"
     scores = train(0.05, corpus, out, seed=1, resume=False, **kwargs)
-    assert {"pesq_wb", "stoi", "si_sdr_db", "per_snr"} <= scores.keys()
+    assert {"pesq_wb", "stoi", "si_sdr_db", "per_snr", "noise_onset"} <= scores.keys()
     assert (out / "model.safetensors").exists() and (out / "config.json").exists()
     first = torch.load(tmp_path / "work" / "checkpoint.pt", weights_only=False)["step"]
     train(0.02, corpus, out, seed=1, resume=True, **kwargs)
