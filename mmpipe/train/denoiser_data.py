@@ -464,8 +464,10 @@ class Mixer:
 
     The clean target keeps the direct path and the first 50 ms of any reverberation (so the
     model also shortens long tails), the same band limit as the mixture, and no clipping.
-    With probability ``p_digital_silence`` a span of 0.1-1 s of both is set to exact zeros
-    (muted microphones, edits, the start of a stream); with probability ``p_noise_onset`` the
+    With probability ``p_digital_silence`` a span of 0.01-1 s of both is set to exact zeros,
+    at the start of the mixture in half the cases (the start of a stream or file, muted
+    microphones, edits: a model whose state latched onto a silent start stayed worse for
+    seconds after it); with probability ``p_noise_onset`` the
     noise is 10-40 dB quieter (or absent) before a random time in the first 70 % of the
     mixture and rises to its level over 10-300 ms (a car passing, wind getting up, a
     machine switched on: noise the model has to pick up mid-stream, not from the first
@@ -528,8 +530,8 @@ class Mixer:
         if peak > 0.99:
             noisy, clean = noisy * 0.99 / peak, clean * 0.99 / peak
         if self.p_digital_silence and rng.random() < self.p_digital_silence:
-            length = min(n, int(rng.uniform(0.1, 1.0) * SAMPLE_RATE_HZ))
-            start = int(rng.integers(0, n - length + 1))
+            length = min(n, int(rng.uniform(0.01, 1.0) * SAMPLE_RATE_HZ))
+            start = 0 if rng.random() < 0.5 else int(rng.integers(0, n - length + 1))
             noisy[start : start + length] = 0
             clean[start : start + length] = 0
         return noisy.astype(np.float32), clean.astype(np.float32)

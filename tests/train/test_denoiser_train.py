@@ -82,10 +82,15 @@ def test_digital_silence_is_opt_in_and_zeroes_both_sides(corpus: Path) -> None:
     plain = Mixer(*sets).draw(np.random.default_rng(5), 48_000)
     never = Mixer(*sets, p_digital_silence=0.0).draw(np.random.default_rng(5), 48_000)
     np.testing.assert_array_equal(plain[0], never[0])  # the validation stream is unchanged
-    noisy, clean = Mixer(*sets, p_digital_silence=1.0).draw(np.random.default_rng(5), 48_000)
-    silent = (noisy == 0) & (clean == 0)
-    runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], silent, [0]]))))[::2]
-    assert runs.max() >= 0.1 * 48_000
+    starts = 0
+    for seed in range(8):
+        mixer = Mixer(*sets, p_digital_silence=1.0)
+        noisy, clean = mixer.draw(np.random.default_rng(seed), 48_000)
+        silent = (noisy == 0) & (clean == 0)
+        runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], silent, [0]]))))[::2]
+        assert runs.max() >= 0.01 * 48_000
+        starts += bool(silent[: int(0.01 * 48_000)].all())
+    assert 0 < starts < 8  # some mixtures start silent, not all
 
 
 def test_noise_onset_is_opt_in_and_starts_the_noise_late(corpus: Path) -> None:
