@@ -467,12 +467,10 @@ class Mixer:
     With probability ``p_digital_silence`` a span of 0.01-1 s of both is set to exact zeros,
     at the start of the mixture in half the cases (the start of a stream or file, muted
     microphones, edits: a model whose state latched onto a silent start stayed worse for
-    seconds after it); with probability ``p_noise_onset`` the
-    noise is 10-40 dB quieter (or absent) before a random time in the first 70 % of the
-    mixture and rises to its level over 10-300 ms (a car passing, wind getting up, a
-    machine switched on: noise the model has to pick up mid-stream, not from the first
-    frame). 0 (the default) draws nothing extra for either, so the fixed validation set
-    does not depend on them.
+    seconds after it). With probability ``p_noise_onset`` the noise follows
+    :func:`noise_onset_envelope` (a car passing, wind getting up, a machine switched on:
+    noise the model has to pick up mid-stream, not from the first frame). 0 (the default)
+    draws nothing extra for either, so the fixed validation set does not depend on them.
     """
 
     def __init__(
