@@ -198,9 +198,14 @@ def train(
         target = clean_t[:, :-latency] / scale
         return spectral_loss(estimate, target) + 0.002 * negative_si_sdr(estimate, target), {}
 
-    def validation_scores() -> tuple[dict, float]:
+    def both_sets() -> dict:
+        """Scores on the standard set, with the noise-onset set's under ``noise_onset``."""
         scores = evaluate(model, val_noisy, val_clean, val_snrs)
         scores["noise_onset"] = evaluate(model, onset_noisy, onset_clean, onset_snrs)
+        return scores
+
+    def validation_scores() -> tuple[dict, float]:
+        scores = both_sets()
         logger.info(
             "step %d: PESQ %.3f STOI %.3f SI-SDR %.2f dB; noise onset: PESQ %.3f STOI %.3f",
             training.step,
@@ -216,10 +221,13 @@ def train(
         training.log({"noisy_input": evaluate_identity(val_noisy, val_clean, val_snrs)})
         if init_from is not None:  # the starting point, for the record
             model.eval()
-            start = evaluate(model, val_noisy, val_clean, val_snrs)
-            start["noise_onset"] = evaluate(model, onset_noisy, onset_clean, onset_snrs)
             training.log(
-                {"step": 0, "elapsed_min": 0.0, "init_from": str(init_from), "validation": start}
+                {
+                    "step": 0,
+                    "elapsed_min": 0.0,
+                    "init_from": str(init_from),
+                    "validation": both_sets(),
+                }
             )
     return training.run(
         train_step,
