@@ -20,8 +20,15 @@ across: the nearer frame is held. Near-duplicate frames (mean absolute grey diff
 
 Large frames: flow is estimated on frames at most ``flow_width_px`` wide and all
 per-pair reasoning runs at that size; only the final two warps and the blend run at
-full resolution, per pixel, so cost is bounded and there are no tiles or seams. The
-stage holds at most ``max_duplicate_run + 2`` input frames.
+full resolution, per pixel, so cost is bounded and there are no tiles or seams.
+
+Curved paths: a frame made between input frames ``i`` and ``j`` waits for the next time
+key after ``j``, so that each pixel's path bends with the frames on either side of the
+pair (:meth:`~mmpipe.vision.interpolate.PairSynthesis.use_neighbours`; each pair's flows
+are computed once, whether it is synthesized, a neighbour or both). Neither side is used
+across a cut or a held picture. The stage holds back at most
+``2 * max_duplicate_run + 3`` input frames (and keeps the one key before them, with any
+duplicates of it, for its flow).
 
 Methods: ``flow`` synthesizes with :class:`~mmpipe.vision.interpolate.PairSynthesis`.
 The learned interpolator (``mmpipe/runtime/interpolator.py``) shares the signature of
@@ -166,7 +173,7 @@ class Interpolate:
 
     @property
     def latency(self) -> int:
-        return self.config.max_duplicate_run + 2
+        return 2 * self.config.max_duplicate_run + 3
 
     def configure(self, spec: VideoSpec) -> VideoSpec:
         """Set the output rate and time base; returns the spec of the frames yielded."""
@@ -189,7 +196,9 @@ class Interpolate:
         self._held: dict[int, _Held] = {}
         self._prev: _Held | None = None
         self._prev_hist: np.ndarray | None = None
-        self._pair: tuple[int, int, PairSynthesis | None] | None = None
+        self._pairs: dict[tuple[int, int], PairSynthesis | None] = {}
+        self._bent: tuple[int, int] | None = None  # the pair whose neighbours are set
+        self._queue: list[tuple[int, Pick]] = []  # decided output frames not yet rendered
         self._start_pts = 0
         self.stats = dict.fromkeys(
             ("shown", "synthesized", "held_at_cut", "cuts", "duplicates", "out_of_order"), 0
@@ -235,33 +244,46 @@ class Interpolate:
         self.stats["duplicates"] += duplicate
         self._prev, self._prev_hist = held, hist
         self._held[frame.index] = held
-        made = list(self._retimer.add(InputFrame(frame.index, time_s, cut, duplicate)))
-        yield from self._emit(made)
+        self._queue.extend(self._retimer.add(InputFrame(frame.index, time_s, cut, duplicate)))
+        yield from self._emit()
 
     def flush(self) -> Iterator[VideoFrame]:
         if self._spec is None or self._prev is None:
             return
         end = self._retimer.end_time()
         assert end is not None
-        yield from self._emit(list(self._retimer.finish(end)))
+        self._queue.extend(self._retimer.finish(end))
+        yield from self._emit(final=True)
         self._held.clear()
-        self._pair = None
+        self._pairs.clear()
+        self._bent = None
         self._prev = None
 
-    def _emit(self, made: list[tuple[int, Pick]]) -> Iterator[VideoFrame]:
-        for k, pick in made:
-            image = self._render(pick)
+    def _emit(self, *, final: bool = False) -> Iterator[VideoFrame]:
+        """Render the queued output frames in order, as far as each can be: a frame made
+        between two inputs waits for the input after them (the path's bend) unless
+        ``final``."""
+        while self._queue:
+            k, pick = self._queue[0]
+            key = self._retimer.oldest_needed()  # the latest time key
+            if pick.j is not None and not final and key is not None and key <= pick.j:
+                break
+            self._queue.pop(0)
             yield VideoFrame(
-                image=image,
+                image=self._render(pick),
                 pts=self._start_pts + k * self.step,
                 time_base=self.out_time_base,
                 index=k,
                 pixel_format=self._spec.pixel_format if self._spec else "rgb24",
             )
-        oldest = self._retimer.oldest_needed()
-        if oldest is not None:
+        first = self._queue[0][1].i if self._queue else self._retimer.oldest_needed()
+        if first is not None:
+            before = self._retimer.key_before(first)
+            oldest = before[0] if before is not None else first
             for index in [i for i in self._held if i < oldest]:
                 del self._held[index]
+            for key in [key for key in self._pairs if key[0] < oldest]:
+                del self._pairs[key]
 
     def _render(self, pick: Pick) -> np.ndarray:
         a = self._held[pick.i]
@@ -269,10 +291,13 @@ class Interpolate:
             self.stats["shown"] += 1
             return a.frame.image
         b = self._held[pick.j]
-        pair = self._pair_for(a, b)
+        pair = self._pair_for(pick.i, pick.j)
         if pair is None:  # the flow failed its consistency check: treat as a cut
             self.stats["held_at_cut"] += 1
             return (a if pick.t < 0.5 else b).frame.image
+        if self._bent != (pick.i, pick.j):
+            pair.use_neighbours(self._neighbour(pick.i, before=True), self._neighbour(pick.j))
+            self._bent = (pick.i, pick.j)
         self.stats["synthesized"] += 1
         if a.frame.pixel_format == "yuv420p":
             planes = pair.at_planes(
@@ -281,17 +306,27 @@ class Interpolate:
             return pack_yuv420p(*planes)
         return pair.at(a.frame.image, b.frame.image, pick.t)
 
-    def _pair_for(self, a: _Held, b: _Held) -> PairSynthesis | None:
-        key = (a.frame.index, b.frame.index)
-        if self._pair is None or self._pair[:2] != key:
-            flow01 = dense_flow_small(a.grey, b.grey)
-            flow10 = dense_flow_small(b.grey, a.grey)
-            pair: PairSynthesis | None = PairSynthesis(a.grey, b.grey, flow01, flow10)
+    def _neighbour(self, key: int, *, before: bool = False) -> PairSynthesis | None:
+        """The pair of time key ``key`` and the key before (or after) it, when both are
+        in one shot and held; else None."""
+        found = (self._retimer.key_before if before else self._retimer.key_after)(key)
+        if found is None or not found[1] or found[0] not in self._held:
+            return None
+        return self._pair_for(found[0], key) if before else self._pair_for(key, found[0])
+
+    def _pair_for(self, i: int, j: int) -> PairSynthesis | None:
+        """The flows of input frames ``i`` and ``j`` (cached); None when they fail the
+        consistency check (a scene cut the histogram test missed)."""
+        if (i, j) not in self._pairs:
+            a, b = self._held[i].grey, self._held[j].grey
+            pair: PairSynthesis | None = PairSynthesis(
+                a, b, dense_flow_small(a, b), dense_flow_small(b, a)
+            )
             if pair.consistent_fraction < self.config.min_consistent_fraction:
-                logger.debug("frames %d-%d: flow inconsistent, treated as a cut", *key)
+                logger.debug("frames %d-%d: flow inconsistent, treated as a cut", i, j)
                 pair = None
-            self._pair = (*key, pair)
-        return self._pair[2]
+            self._pairs[i, j] = pair
+        return self._pairs[i, j]
 
     def _small_grey(self, frame: VideoFrame) -> np.ndarray:
         if frame.pixel_format == "yuv420p":

@@ -22,6 +22,7 @@ keeps its timing.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -79,6 +80,10 @@ class Retimer:
         self.start: Fraction | None = None
         self.next_k = 0
         self._key: InputFrame | None = None  # the latest time key
+        # recent time keys in order: (index, reached from the key before without a hold)
+        self._recent_keys: list[tuple[int, bool]] = []
+        # (a pair, a key each side, and a held picture's burst of keys)
+        self._recent_limit = max_duplicate_run + 6
         self._pending: list[InputFrame] = []  # duplicates awaiting the run length verdict
         self._holding = False  # in a run of duplicates too long to merge: a held picture
         self._last_time: Fraction | None = None
@@ -91,6 +96,22 @@ class Retimer:
     def oldest_needed(self) -> int | None:
         """The smallest input index a future pick can refer to (older ones can be freed)."""
         return None if self._key is None else self._key.index
+
+    def key_after(self, index: int) -> tuple[int, bool] | None:
+        """The time key after key ``index`` and whether the two are in one shot (no cut
+        or held picture between them); None while it is not known yet. Recent keys only."""
+        for (key, _), (after, joined) in itertools.pairwise(self._recent_keys):
+            if key == index:
+                return after, joined
+        return None
+
+    def key_before(self, index: int) -> tuple[int, bool] | None:
+        """The time key before key ``index`` and whether the two are in one shot; None for
+        the first key (or one no longer recent)."""
+        for (before, _), (key, joined) in itertools.pairwise(self._recent_keys):
+            if key == index:
+                return before, joined
+        return None
 
     def add(self, frame: InputFrame) -> Iterator[tuple[int, Pick]]:
         """Take the next input frame; yield the output frames it makes decidable."""
@@ -105,6 +126,7 @@ class Retimer:
         if self._key is None:
             self.start = frame.time_s
             self._key = frame
+            self._recent_keys.append((frame.index, False))
             return
         if frame.duplicate and not frame.cut:
             if self._holding:
@@ -157,6 +179,7 @@ class Retimer:
             yield self.next_k, pick
             self.next_k += 1
         self._key = frame
+        self._recent_keys = [*self._recent_keys[1 - self._recent_limit :], (frame.index, not hold)]
 
 
 def retime(

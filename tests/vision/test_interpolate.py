@@ -104,3 +104,34 @@ def test_holes_are_filled_from_their_neighbourhood() -> None:
     values[~known] = -100.0
     filled = fill_holes(values, known)
     assert np.allclose(filled, 3.0, atol=1e-4)
+
+
+def panned_by(offset_px: float) -> np.ndarray:
+    """The textured scene shifted left by ``offset_px`` (bicubic)."""
+    background = textured_image(H, W + 80, kind="scene", seed=5)
+    shift = np.float32([[1, 0, -20 - offset_px], [0, 1, 0]])
+    return cv2.warpAffine(background, shift, (W, H), flags=cv2.INTER_CUBIC)
+
+
+@pytest.mark.parametrize("acceleration_px", [0.0, 6.0])
+def test_paths_bend_with_the_frames_around_the_pair(acceleration_px: float) -> None:
+    """A pan at ``x(s) = 2 s + a s^2`` seen at s = -1, 0, 1, 2: with its neighbours the
+    pair follows the parabola (a = 6: the straight path is 1.5 px off at s = 0.5); on a
+    steady pan (a = 0) the neighbours change nothing."""
+    frames = {s: panned_by(2 * s + acceleration_px * s * s) for s in (-1, 0, 0.5, 1, 2)}
+
+    def pair(a: float, b: float):
+        return prepare_pair(
+            frames[a], frames[b], dense_flow(frames[a], frames[b]), dense_flow(frames[b], frames[a])
+        )
+
+    middle = pair(0, 1)
+    straight = middle.at(frames[0], frames[1], 0.5)
+    middle.use_neighbours(pair(-1, 0), pair(1, 2))
+    bent = middle.at(frames[0], frames[1], 0.5)
+    inner = (slice(8, -8), slice(40, -40))
+    gain = psnr(bent[inner], frames[0.5][inner]) - psnr(straight[inner], frames[0.5][inner])
+    if acceleration_px:
+        assert gain > 8.0, gain
+    else:
+        assert abs(gain) < 0.3, gain

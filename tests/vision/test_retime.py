@@ -95,6 +95,28 @@ def test_streaming_emits_as_soon_as_the_next_key_arrives() -> None:
     assert list(retimer.finish(Fraction(2, 30))) == [(2, Pick(1)), (3, Pick(1, None, 0.0))]
 
 
+def test_the_keys_around_a_key_say_whether_they_share_its_shot() -> None:
+    """Duplicates are skipped, a cut or a held picture separates shots, and the key after
+    a key is unknown until it arrives."""
+    retimer = Retimer(Fraction(30))
+    times = [Fraction(i, 30) for i in range(12)]
+    flags = frames_at(times, cuts={4}, duplicates={2, 7, 8, 9})
+    for frame in flags[:4]:
+        list(retimer.add(frame))
+    assert retimer.key_before(0) is None
+    assert retimer.key_after(1) == (3, True)  # frame 2 repeats frame 1: not a key
+    assert retimer.key_before(3) == (1, True)
+    assert retimer.key_after(3) is None  # not arrived yet
+    for frame in flags[4:7]:
+        list(retimer.add(frame))
+    assert retimer.key_after(3) == (4, False)  # a cut
+    assert retimer.key_after(5) == (6, True)
+    for frame in flags[7:]:
+        list(retimer.add(frame))
+    assert retimer.key_after(6) == (7, False)  # 7-9: a held picture, longer than 2
+    assert retimer.key_before(10) == (9, True)
+
+
 def test_bad_timing_is_refused() -> None:
     with pytest.raises(ConfigError):
         Retimer(Fraction(0))
