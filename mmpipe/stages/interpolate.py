@@ -24,9 +24,10 @@ full resolution, per pixel, so cost is bounded and there are no tiles or seams.
 
 Curved paths: a frame made between input frames ``i`` and ``j`` waits for the next time
 key after ``j``, so that each pixel's path bends with the frames on either side of the
-pair (:meth:`~mmpipe.vision.interpolate.PairSynthesis.use_neighbours`; each pair's flows
-are computed once, whether it is synthesized, a neighbour or both). Neither side is used
-across a cut or a held picture. The stage holds back at most
+pair (:meth:`~mmpipe.vision.interpolate.PairSynthesis.use_neighbours`). A neighbouring
+pair counts when frames are synthesized between its two frames too, so its flows cost
+nothing extra (raising the rate, every pair is; lowering it, some are skipped and fewer
+paths bend); neither side is used across a cut or a held picture. The stage holds back at most
 ``2 * max_duplicate_run + 3`` input frames (and keeps the one key before them, with any
 duplicates of it, for its flow).
 
@@ -308,11 +309,16 @@ class Interpolate:
 
     def _neighbour(self, key: int, *, before: bool = False) -> PairSynthesis | None:
         """The pair of time key ``key`` and the key before (or after) it, when both are
-        in one shot and held; else None."""
+        in one shot and frames are synthesized between them too (so its flows cost
+        nothing extra); else None."""
         found = (self._retimer.key_before if before else self._retimer.key_after)(key)
-        if found is None or not found[1] or found[0] not in self._held:
+        if found is None or not found[1]:
             return None
-        return self._pair_for(found[0], key) if before else self._pair_for(key, found[0])
+        pair_key = (found[0], key) if before else (key, found[0])
+        synthesized = pair_key in self._pairs or any(
+            (pick.i, pick.j) == pair_key for _, pick in self._queue
+        )
+        return self._pair_for(*pair_key) if synthesized else None
 
     def _pair_for(self, i: int, j: int) -> PairSynthesis | None:
         """The flows of input frames ``i`` and ``j`` (cached); None when they fail the

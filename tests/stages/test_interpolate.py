@@ -119,6 +119,29 @@ def test_an_accelerating_pan_is_followed_along_its_curve() -> None:
     assert min(made) > 45.0, made
 
 
+def test_lowering_the_rate_computes_no_flows_for_neighbours_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """60 -> 25 fps skips some pairs: only the pairs frames are made from get flows."""
+    import mmpipe.stages.interpolate as module
+
+    calls: list[int] = []
+    flow = module.dense_flow_small
+
+    def counted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        calls.append(1)
+        return flow(a, b)
+
+    monkeypatch.setattr(module, "dense_flow_small", counted)
+    stage = Interpolate(fps=25)
+    times = [i / 60 for i in range(24)]
+    _, _, out = run(stage, [render(t) for t in times], [i * 500 for i in range(24)])
+    assert len(out) == 10
+    made = {k for k, f in enumerate(out) if round(k * 60 / 25, 6) % 1}
+    assert stage.stats["synthesized"] == len(made) == 8
+    assert len(calls) == 2 * len(made)  # two flows per pair made from, none for neighbours
+
+
 @pytest.mark.parametrize("pixel_format", ["rgb24", "yuv420p"])
 @pytest.mark.parametrize("kind", ["new-colours", "same-colours"])
 def test_a_scene_cut_is_never_blended(pixel_format: str, kind: str) -> None:
