@@ -21,7 +21,8 @@ frame halfway between each pair; the odd frames are the truth. Methods:
   Super SloMo (Jiang et al. 2018), both frames warped backwards and blended with weights
   from forward-backward consistency (an occlusion-aware blend);
 - ``mmpipe``: the ``Interpolate`` stage (``factor=2``, ``method="flow"``): forward-splatted
-  motion at t, occlusion-aware blend, scene cuts held (see ``mmpipe/stages/interpolate.py``).
+  motion at t along paths bent by the kept frames either side of the pair, occlusion-aware
+  blend, scene cuts held (see ``mmpipe/stages/interpolate.py``).
 
 ``METHODS`` maps a name to a function ``(even_frames, rate) -> in-between frames``; a new
 method (the learned interpolator) is one entry. Metrics: mean PSNR and SSIM (scikit-image,
