@@ -266,8 +266,8 @@ class Interpolate:
         ``final``."""
         while self._queue:
             k, pick = self._queue[0]
-            key = self._retimer.oldest_needed()  # the latest time key
-            if pick.j is not None and not final and key is not None and key <= pick.j:
+            latest_key = self._retimer.oldest_needed()
+            if pick.j is not None and not final and latest_key is not None and latest_key <= pick.j:
                 break
             self._queue.pop(0)
             yield VideoFrame(
