@@ -215,14 +215,8 @@ class PairSynthesis:
         )
         g = grid(*shape)
         at1, at0 = g + self.flow01, g + self.flow10  # frame 0's pixels in frame 1, and back
-
-        def combined(own: np.ndarray, own_trust: np.ndarray, other: np.ndarray,
-                     other_trust: np.ndarray, at: np.ndarray) -> np.ndarray:  # fmt: skip
-            total = own_trust + _sample(other_trust, at)
-            return (own + _sample(other, at)) / np.maximum(total, 1.0)[..., None]
-
-        self._accel0 = combined(c_past, trust_past, c_next, trust_next, at1)
-        self._accel1 = combined(c_next, trust_next, c_past, trust_past, at0)
+        self._accel0 = _pooled((c_past, trust_past), (c_next, trust_next), at1)
+        self._accel1 = _pooled((c_next, trust_next), (c_past, trust_past), at0)
 
     def motion_at(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(displacement ``[h, w, 2]`` from time t to frame 0, the same to frame 1,
@@ -270,7 +264,6 @@ class PairSynthesis:
         out = []
         for p0, p1 in zip(planes0, planes1, strict=True):
             ph, pw = p0.shape[:2]
-
             ap = cv2.resize(alpha, (pw, ph), interpolation=cv2.INTER_LINEAR)
             g = grid(ph, pw)
             warped0 = _warp_picture(p0, g + upscale_flow(d0, ph, pw))
@@ -291,6 +284,15 @@ def _acceleration(
     tau = ACCELERATION_TAU_PX + ACCELERATION_TAU_REL * np.linalg.norm(flow_behind, axis=2)
     trust = np.exp(-((fb / tau) ** 2)).astype(np.float32)
     return ((flow_ahead + flow_behind) / 2 * trust[..., None]).astype(np.float32), trust
+
+
+def _pooled(
+    own: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarray, np.ndarray], at: np.ndarray
+) -> np.ndarray:
+    """Trust-weighted mean of two (trust-scaled acceleration, trust) estimates, ``other``
+    sampled at ``at`` (its frame's position of each pixel); a lone estimate counts fully."""
+    total = own[1] + _sample(other[1], at)
+    return (own[0] + _sample(other[0], at)) / np.maximum(total, 1.0)[..., None]
 
 
 def prepare_pair(
