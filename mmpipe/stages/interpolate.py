@@ -279,7 +279,7 @@ class Interpolate:
             )
         first = self._queue[0][1].i if self._queue else self._retimer.oldest_needed()
         if first is not None:
-            before = self._retimer.key_before(first)
+            before = self._retimer.key_beside(first, after=False)
             oldest = before[0] if before is not None else first
             for index in [i for i in self._held if i < oldest]:
                 del self._held[index]
@@ -311,7 +311,7 @@ class Interpolate:
         """The pair of time key ``key`` and the key before (or after) it, when both are
         in one shot and frames are synthesized between them too (so its flows cost
         nothing extra); else None."""
-        found = (self._retimer.key_before if before else self._retimer.key_after)(key)
+        found = self._retimer.key_beside(key, after=not before)
         if found is None or not found[1]:
             return None
         pair_key = (found[0], key) if before else (key, found[0])

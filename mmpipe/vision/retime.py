@@ -97,20 +97,13 @@ class Retimer:
         """The smallest input index a future pick can refer to (older ones can be freed)."""
         return None if self._key is None else self._key.index
 
-    def key_after(self, index: int) -> tuple[int, bool] | None:
-        """The time key after key ``index`` and whether the two are in one shot (no cut
-        or held picture between them); None while it is not known yet. Recent keys only."""
-        for (key, _), (after, joined) in itertools.pairwise(self._recent_keys):
-            if key == index:
-                return after, joined
-        return None
-
-    def key_before(self, index: int) -> tuple[int, bool] | None:
-        """The time key before key ``index`` and whether the two are in one shot; None for
-        the first key (or one no longer recent)."""
-        for (before, _), (key, joined) in itertools.pairwise(self._recent_keys):
-            if key == index:
-                return before, joined
+    def key_beside(self, index: int, *, after: bool) -> tuple[int, bool] | None:
+        """The time key after (or before) key ``index`` and whether the two are in one shot
+        (no cut or held picture between them); None while the one after has not arrived,
+        for the first key's one before, and for keys no longer recent."""
+        for (earlier, _), (later, joined) in itertools.pairwise(self._recent_keys):
+            if (earlier if after else later) == index:
+                return (later if after else earlier), joined
         return None
 
     def add(self, frame: InputFrame) -> Iterator[tuple[int, Pick]]:

@@ -103,18 +103,18 @@ def test_the_keys_around_a_key_say_whether_they_share_its_shot() -> None:
     flags = frames_at(times, cuts={4}, duplicates={2, 7, 8, 9})
     for frame in flags[:4]:
         list(retimer.add(frame))
-    assert retimer.key_before(0) is None
-    assert retimer.key_after(1) == (3, True)  # frame 2 repeats frame 1: not a key
-    assert retimer.key_before(3) == (1, True)
-    assert retimer.key_after(3) is None  # not arrived yet
+    assert retimer.key_beside(0, after=False) is None
+    assert retimer.key_beside(1, after=True) == (3, True)  # frame 2 repeats frame 1: not a key
+    assert retimer.key_beside(3, after=False) == (1, True)
+    assert retimer.key_beside(3, after=True) is None  # not arrived yet
     for frame in flags[4:7]:
         list(retimer.add(frame))
-    assert retimer.key_after(3) == (4, False)  # a cut
-    assert retimer.key_after(5) == (6, True)
+    assert retimer.key_beside(3, after=True) == (4, False)  # a cut
+    assert retimer.key_beside(5, after=True) == (6, True)
     for frame in flags[7:]:
         list(retimer.add(frame))
-    assert retimer.key_after(6) == (7, False)  # 7-9: a held picture, longer than 2
-    assert retimer.key_before(10) == (9, True)
+    assert retimer.key_beside(6, after=True) == (7, False)  # 7-9: a held picture, longer than 2
+    assert retimer.key_beside(10, after=False) == (9, True)
 
 
 def test_bad_timing_is_refused() -> None:
