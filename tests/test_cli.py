@@ -110,6 +110,24 @@ def test_installed_command_reports_errors_without_traceback(tmp_path: Path) -> N
     )
 
 
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "shaky_speech.mp4"
+
+
+def test_a_reader_that_stops_early_gets_no_traceback() -> None:
+    """``mmpipe info f | head -1``: the pipe closes before mmpipe writes."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mmpipe.cli", "info", str(SAMPLE)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # before the interpreter has even started
+    _, err = process.communicate(timeout=120)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert process.returncode == 1
+
+
 def test_stabilize_and_analyze_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     clip = write_clip(tmp_path / "in.mp4", size=(128, 96), frames=20)
     other = write_clip(tmp_path / "other.mp4", size=(128, 96), frames=10)
