@@ -31,7 +31,6 @@ import os
 import pickle
 import queue
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -49,7 +48,7 @@ from typing import Any
 from mmpipe.errors import ConfigError, MediaError, MmpipeError
 from mmpipe.media.writer import VIDEO_SUFFIXES as WRITABLE_SUFFIXES
 from mmpipe.media.writer import EncodeSettings
-from mmpipe.pipeline.runner import Progress, RunReport, temp_affixes
+from mmpipe.pipeline.runner import Progress, RunReport, temp_affixes, temp_name
 
 log = logging.getLogger(__name__)
 
@@ -637,16 +636,17 @@ class _LocalStore(_Store):
         self.record.unlink(missing_ok=True)
 
     def write_record(self, record: dict[str, Any]) -> None:
-        prefix, suffix = temp_affixes(self.record_name)
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
+        tmp = self.path.parent / temp_name(self.record_name)
+        try:  # created inside the try: a Ctrl-C at any moment leaves no file behind
+            with open(tmp, "x") as f:
                 json.dump(record, f, indent=1)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.record)
+        except FileExistsError:
+            raise  # the random name is taken: not ours to remove
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
         _fsync_folder(self.path.parent)
 
@@ -731,9 +731,7 @@ class _UrlStore(_Store):
         self.fs.mv(tmp, path)
 
     def _temp_name(self, name: str) -> str:
-        prefix, suffix = temp_affixes(name)
-        token = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789_") for _ in range(8))
-        return f"{self.folder}/{prefix}{token}{suffix}"
+        return f"{self.folder}/{temp_name(name)}"
 
 
 def _store(target: str) -> _Store:
@@ -910,7 +908,7 @@ def _worker_main(task_fd: int, result_fd: int) -> None:
     When the parent closes the task pipe (Ctrl-C) or dies, the worker interrupts itself, so
     the runner removes its partial output before the process ends.
     """
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _interrupt_once)
     # notes reach the parent in each FileResult; only errors are logged here
     logging.basicConfig(format="mmpipe: %(levelname)s: %(message)s", level=logging.ERROR)
     tasks, results = Connection(task_fd, writable=False), Connection(result_fd, readable=False)
@@ -948,6 +946,13 @@ def _worker_main(task_fd: int, result_fd: int) -> None:
             results.send(("done", result))
     except KeyboardInterrupt:
         pass  # asked to stop: the runner already removed the partial output
+
+
+def _interrupt_once(signum: int, frame: object) -> None:
+    """A worker's Ctrl-C: the first raises KeyboardInterrupt, later ones are ignored (the
+    parent's stop request follows Ctrl-C at once) so that the cleanup runs to its end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def _died(item: BatchItem, exitcode: int | None) -> FileResult:

@@ -11,7 +11,7 @@ import functools
 import logging
 import os
 import queue
-import tempfile
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 QUEUE_ITEMS = 8  # decoded frames in flight between the decode thread and the stages
+TEMP_NAME_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789_"  # those mkstemp uses
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,10 +146,7 @@ class Pipeline:
         spec = None
         if job.encode_video:
             spec = _prepare(self.video, source, info, on_progress, started)
-        prefix, suffix = temp_affixes(target.name)
-        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
+        tmp = target.parent / temp_name(target.name)
         sent: list[Progress] = []
 
         def progress(update: Progress) -> None:
@@ -157,11 +155,14 @@ class Pipeline:
                 on_progress(update)
 
         try:
+            # created inside the try, so that a Ctrl-C at any moment leaves no file behind
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _default_mode()))
             _render(job, source, tmp, format_name, info, spec, report, progress)
             if on_progress and sent:  # once more just before the output is put in place
                 on_progress(sent[0])
-            tmp.chmod(_default_mode())  # mkstemp made it private; outputs are ordinary files
             os.replace(tmp, target)
+        except FileExistsError:
+            raise  # the random name is taken (one chance in 36**8): not ours to remove
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -188,11 +189,17 @@ def _check_order(stages: list[VideoStage]) -> None:
 
 def temp_affixes(name: str) -> tuple[str, str]:
     """Prefix and suffix of the temporary file an output ``name`` is written to before its
-    rename (``mkstemp`` puts 8 random characters between): ``.STEM.XXXXXXXX.partial.EXT``,
+    rename (`temp_name` puts 8 random characters between): ``.STEM.XXXXXXXX.partial.EXT``,
     one leading dot only for names that already start with one."""
     path = PurePosixPath(name)
     prefix = f"{path.stem}." if path.stem.startswith(".") else f".{path.stem}."
     return prefix, f".partial{path.suffix}"
+
+
+def temp_name(name: str) -> str:
+    """A fresh temporary name for an output ``name`` (``.STEM.XXXXXXXX.partial.EXT``)."""
+    prefix, suffix = temp_affixes(name)
+    return prefix + "".join(secrets.choice(TEMP_NAME_CHARACTERS) for _ in range(8)) + suffix
 
 
 @functools.cache
@@ -552,6 +559,16 @@ def _prefetch(items: Iterable[T], maxsize: int = QUEUE_ITEMS) -> Iterator[T]:
         thread.join()
 
 
+def _despite_interrupts(wait: Callable[[], object]) -> None:
+    """Call ``wait`` until it returns, calling it again when a Ctrl-C interrupts it."""
+    while True:
+        try:
+            wait()
+            return
+        except KeyboardInterrupt:
+            continue
+
+
 class _Worker:
     """Runs submitted calls in order on one background thread, through a bounded queue.
 
@@ -562,6 +579,7 @@ class _Worker:
     def __init__(self, name: str, maxsize: int = QUEUE_ITEMS) -> None:
         self.calls: queue.Queue = queue.Queue(maxsize=maxsize)
         self.error: BaseException | None = None
+        self.abandoned = False
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
 
@@ -576,9 +594,13 @@ class _Worker:
         self._raise()
 
     def abandon(self) -> None:
-        """Stop after the calls in flight, ignoring their errors (another error is raised)."""
-        self.calls.put(None)
-        self.thread.join()
+        """Stop after the call running now, dropping the queued ones and ignoring errors
+        (another error is being raised). A second Ctrl-C while it waits does not cut the wait
+        short: the caller removes the output next, which must not happen while this thread
+        can still open or write it."""
+        self.abandoned = True
+        _despite_interrupts(lambda: self.calls.put(None))
+        _despite_interrupts(self.thread.join)
 
     def _raise(self) -> None:
         if self.error is not None:
@@ -591,7 +613,7 @@ class _Worker:
 
     def _run(self) -> None:
         while (call := self.calls.get()) is not None:
-            if self.error is not None:
+            if self.error is not None or self.abandoned:
                 continue  # keep draining so that submit never blocks on a dead worker
             function, args = call
             try:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,6 +17,7 @@ import numpy as np
 import pytest
 
 import mmpipe
+from mmpipe.pipeline.runner import _Worker
 from mmpipe.pipeline.stage import AudioSpec, VideoSpec
 from tests.clips import decoded_rgb, frame_times, packet_bytes, write_clip
 
@@ -310,3 +313,30 @@ def test_a_callback_cancelling_at_the_last_report_leaves_no_output(tmp_path: Pat
         mmpipe.Pipeline().run(src, tmp_path / "out.mp4", on_progress=cancel_at_the_end)
     assert len(seen) == 5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_a_second_ctrl_c_does_not_cut_short_the_encoders_stop(tmp_path: Path) -> None:
+    # the runner removes the partial output right after abandon(): were the encoder thread
+    # still running then, it could open or write that file again
+    encoder = _Worker("test-encode")
+    running, release = threading.Event(), threading.Event()
+    encoder.submit(lambda: (running.set(), release.wait(10)))
+    encoder.submit(lambda: (tmp_path / "queued call ran").touch())
+    running.wait(10)
+
+    def interrupt_then_release() -> None:
+        time.sleep(0.2)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # the second Ctrl-C
+        time.sleep(0.3)
+        release.set()
+
+    helper = threading.Thread(target=interrupt_then_release)
+    helper.start()
+    try:
+        encoder.abandon()
+    except KeyboardInterrupt:
+        pytest.fail("abandon() returned on a Ctrl-C while the encoder thread still ran")
+    finally:
+        helper.join()
+    assert release.is_set() and not encoder.thread.is_alive()
+    assert not os.listdir(tmp_path)  # calls still queued are dropped
