@@ -602,6 +602,19 @@ class _Worker:
         _despite_interrupts(lambda: self.calls.put(None))
         _despite_interrupts(self.thread.join)
 
+    def _next_call(self) -> tuple | None:
+        """The next submitted call, looking at the queue every 0.1 s as well as when told.
+
+        A Ctrl-C can interrupt the submitting (main) thread inside ``Queue.put`` after it
+        woke this thread's waiter but before it struck the waiter off the condition's list;
+        the next notification then goes to that stale waiter and this thread, told of
+        nothing, would sleep forever (and the abandon() that waits for it, too)."""
+        while True:
+            try:
+                return self.calls.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
     def _raise(self) -> None:
         if self.error is not None:
             error, self.error = self.error, None
@@ -612,7 +625,7 @@ class _Worker:
             ) from error
 
     def _run(self) -> None:
-        while (call := self.calls.get()) is not None:
+        while (call := self._next_call()) is not None:
             if self.error is not None or self.abandoned:
                 continue  # keep draining so that submit never blocks on a dead worker
             function, args = call

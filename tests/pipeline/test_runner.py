@@ -340,3 +340,23 @@ def test_a_second_ctrl_c_does_not_cut_short_the_encoders_stop(tmp_path: Path) ->
         helper.join()
     assert release.is_set() and not encoder.thread.is_alive()
     assert not os.listdir(tmp_path)  # calls still queued are dropped
+
+
+def test_the_encoder_thread_hears_of_work_after_a_notify_cut_short() -> None:
+    # a Ctrl-C in Queue.put between waking the encoder thread's waiter and striking it off
+    # the condition's list leaves a stale waiter that takes the next notification
+    encoder = _Worker("test-encode")
+    condition, deadline = encoder.calls.not_empty, time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with encoder.calls.mutex:
+            if condition._waiters:  # the encoder thread waits for work
+                condition._waiters[0].release()  # woken, not struck off: what the cut leaves
+                break
+        time.sleep(0.01)
+    else:
+        pytest.fail("the encoder thread never waited")
+    time.sleep(0.3)  # it wakes, finds no work and waits again behind the stale waiter
+    done = threading.Event()
+    encoder.submit(done.set)
+    assert done.wait(5), "the encoder thread slept through the submitted call"
+    encoder.finish()
