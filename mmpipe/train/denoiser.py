@@ -257,6 +257,7 @@ def main(argv: list[str] | None = None) -> None:
         help="JSON of DenoiserConfig fields for a new run, e.g. '{\"lookahead\": 2}'",
     )
     parser.add_argument("--init-from", type=Path, help="model folder to warm-start a new run")
+    parser.add_argument("--batch", type=int, default=16, help="mixtures per training step")
     parser.add_argument(
         "--noise-onset",
         type=float,
@@ -274,6 +275,7 @@ def main(argv: list[str] | None = None) -> None:
     train(
         args.minutes,
         **run_options(args),
+        batch=args.batch,
         config=_config(args.config),
         init_from=args.init_from,
         digital_silence=args.digital_silence,
