@@ -137,6 +137,18 @@ def mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
 
 
+def paired_difference(
+    rows: list[dict[str, float]], baseline: list[dict[str, float]], key: str = "pesq_wb"
+) -> dict[str, float]:
+    """Mean of ``rows - baseline`` per mixture on ``key``, with a 95 % bootstrap interval
+    (10,000 resamples of the mixtures, seeded)."""
+    diff = np.array([r[key] - b[key] for r, b in zip(rows, baseline, strict=True)])
+    diff = diff[~np.isnan(diff)]
+    resampled = np.random.default_rng(0).choice(diff, (10_000, len(diff))).mean(axis=1)
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    return {"mean": float(diff.mean()), "low": float(low), "high": float(high)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
@@ -161,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         "noisereduce non-stationary": noisereduce(False),
         "ffmpeg afftdn": afftdn,
     }
-    results = {}
+    results, per_mixture = {}, {}
     for name, method in methods.items():
         rows, seconds = [], 0.0
         for x, ref in zip(noisy, clean, strict=True):
@@ -171,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(speech_scores(align(y, ref), ref, RATE_HZ))
         y = method(sample_noisy)
         sample = speech_scores(align(y, sample_clean), sample_clean, RATE_HZ)
+        per_mixture[name] = {"validation": rows, "unseen": scores(method, unseen)}
         results[name] = {
             "rtf": seconds / (noisy.size / RATE_HZ),
             **mean_scores(rows),
@@ -180,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
             },
             "sample_clip": sample,
             "noise_onset": mean_scores(scores(method, onset)),
-            "unseen": mean_scores(scores(method, unseen)),
+            "unseen": mean_scores(per_mixture[name]["unseen"]),
         }
     print(f"{args.count} held-out mixtures, 4 s each, SNR {sorted(set(snrs.tolist()))} dB\n")
     print(
@@ -205,6 +218,13 @@ def main(argv: list[str] | None = None) -> None:
             for s in snr_list
         ]
         print(f"| {name} | " + " | ".join(cells) + " |")
+    ours, theirs = per_mixture["mmpipe (onnx, 1 thread)"], per_mixture["RNNoise (pyrnnoise)"]
+    print("\nmmpipe - RNNoise, PESQ wb per mixture (mean, 95 % bootstrap interval):\n")
+    draws = [("validation", f"{args.count} mixtures"), ("unseen", f"{args.unseen} unseen")]
+    for draw, label in draws:
+        d = paired_difference(ours[draw], theirs[draw])
+        results["mmpipe (onnx, 1 thread)"][f"pesq_over_rnnoise_{draw}"] = d
+        print(f"- {label}: {d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
