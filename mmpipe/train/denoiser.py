@@ -124,6 +124,7 @@ def train(
     init_from: Path | None = None,
     digital_silence: float = 0.0,
     noise_onset: float = 0.0,
+    keep_snapshots: bool = False,
 ) -> dict:
     """Train (or continue training) the denoiser for ``minutes`` of wall time.
 
@@ -141,7 +142,8 @@ def train(
     ``noise_onset`` the share whose noise starts mid-mixture (``Mixer.p_noise_onset``).
     Validation scores two fixed sets of held-out mixtures: the standard one (noise from the
     first sample) and one whose noises all start mid-mixture (``noise_onset``); the best
-    weights are those with the best mean PESQ of the two.
+    weights are those with the best mean PESQ of the two. ``keep_snapshots`` keeps every
+    checkpoint's weights (``Training``) for ``mmpipe.train.average``.
     Returns the last validation scores.
     """
     torch = import_torch()
@@ -184,6 +186,7 @@ def train(
         seed=seed,
         resume=resume,
         best_key="best_mean_pesq",  # of the standard and the noise-onset sets
+        keep_snapshots=keep_snapshots,
     )
     model = training.start(model, learning_rate=learning_rate, minutes=minutes)
     latency = model.config.latency_samples
@@ -259,6 +262,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--init-from", type=Path, help="model folder to warm-start a new run")
     parser.add_argument("--batch", type=int, default=16, help="mixtures per training step")
     parser.add_argument(
+        "--keep-snapshots",
+        action="store_true",
+        help="keep each checkpoint's weights in WORK/snapshots/ (for mmpipe.train.average)",
+    )
+    parser.add_argument(
         "--noise-onset",
         type=float,
         default=0.0,
@@ -280,6 +288,7 @@ def main(argv: list[str] | None = None) -> None:
         init_from=args.init_from,
         digital_silence=args.digital_silence,
         noise_onset=args.noise_onset,
+        keep_snapshots=args.keep_snapshots,
     )
 
 

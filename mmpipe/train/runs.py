@@ -113,7 +113,9 @@ class Training:
         return training.run(train_step, validation_scores, warmup_steps=200, ...)
 
     The checkpoint holds ``config``, ``model``, ``optimizer``, ``step``, ``elapsed_s``,
-    ``best_key`` and ``seed``; ``validation.json`` names the step, the time and the seed.
+    ``best_key`` and ``seed``; ``validation.json`` names the step, the time and the seed. With
+    ``keep_snapshots`` each checkpoint's weights also stay, as the model folder
+    ``work_dir/snapshots/stepNNNNNNN``.
     """
 
     def __init__(
@@ -125,8 +127,11 @@ class Training:
         seed: int,
         resume: bool,
         best_key: str,
+        keep_snapshots: bool = False,
     ) -> None:
         self.folder = RunFolder(work_dir)
+        # the weights of every checkpoint as a model folder, for averaging (mmpipe.train.average)
+        self.snapshots_dir = work_dir / "snapshots" if keep_snapshots else None
         self.out_dir = out_dir
         self.save_pretrained = save_pretrained
         self.seed = seed
@@ -171,6 +176,8 @@ class Training:
                 "seed": self.seed,
             }
         )
+        if self.snapshots_dir is not None:
+            self.save_pretrained(self.model, self.snapshots_dir / f"step{self.step:07d}")
 
     def validate(self, evaluate: Callable[[], tuple[dict, float]]) -> dict:
         """Score the model (``evaluate`` -> scores and the figure to maximise) in eval mode,

@@ -122,6 +122,7 @@ def test_train_writes_weights_log_and_resumes(corpus: Path, tmp_path: Path) -> N
         "segment_s": 0.5,
         "validation_count": 5,
         "config": tiny,
+        "keep_snapshots": True,
     }
     out = tmp_path / "model"
     scores = train(0.05, corpus, out, seed=1, resume=False, **kwargs)
@@ -131,6 +132,9 @@ def test_train_writes_weights_log_and_resumes(corpus: Path, tmp_path: Path) -> N
     train(0.02, corpus, out, seed=1, resume=True, **kwargs)
     second = torch.load(tmp_path / "work" / "checkpoint.pt", weights_only=False)["step"]
     assert second > first
+    snapshots = sorted((tmp_path / "work" / "snapshots").iterdir())
+    assert [s.name for s in snapshots][-2:] == [f"step{first:07d}", f"step{second:07d}"]
+    assert (snapshots[-1] / "model.safetensors").exists()
     log = [json.loads(line) for line in (tmp_path / "work" / "log.jsonl").read_text().splitlines()]
     assert "noisy_input" in log[0] and "validation" in log[-1]
 
