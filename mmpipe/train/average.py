@@ -17,10 +17,9 @@ import importlib
 import json
 from pathlib import Path
 
+from mmpipe.api import TRAINABLE as FAMILIES  # each has its module in mmpipe.nets
 from mmpipe.errors import ConfigError
 from mmpipe.train.runs import import_torch
-
-FAMILIES = ("denoiser", "inpainter", "interpolator")
 
 
 def average_pretrained(family: str, directories: list[Path]):
