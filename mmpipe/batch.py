@@ -48,7 +48,7 @@ from typing import Any
 from mmpipe.errors import ConfigError, MediaError, MmpipeError
 from mmpipe.media.writer import VIDEO_SUFFIXES as WRITABLE_SUFFIXES
 from mmpipe.media.writer import EncodeSettings
-from mmpipe.pipeline.runner import Progress, RunReport, temp_affixes, temp_name
+from mmpipe.pipeline.runner import Progress, RunReport, temp_affixes, temp_name, temp_output
 
 log = logging.getLogger(__name__)
 
@@ -636,18 +636,12 @@ class _LocalStore(_Store):
         self.record.unlink(missing_ok=True)
 
     def write_record(self, record: dict[str, Any]) -> None:
-        tmp = self.path.parent / temp_name(self.record_name)
-        try:  # created inside the try: a Ctrl-C at any moment leaves no file behind
-            with open(tmp, "x") as f:
+        with temp_output(self.record) as tmp:
+            with open(tmp, "w") as f:
                 json.dump(record, f, indent=1)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.record)
-        except FileExistsError:
-            raise  # the random name is taken: not ours to remove
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
         _fsync_folder(self.path.parent)
 
     def size(self) -> int | None:

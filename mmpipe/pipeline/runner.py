@@ -7,6 +7,7 @@ to a temporary file beside the target that is renamed only on success.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -146,7 +147,6 @@ class Pipeline:
         spec = None
         if job.encode_video:
             spec = _prepare(self.video, source, info, on_progress, started)
-        tmp = target.parent / temp_name(target.name)
         sent: list[Progress] = []
 
         def progress(update: Progress) -> None:
@@ -154,18 +154,11 @@ class Pipeline:
             if on_progress:
                 on_progress(update)
 
-        try:
-            # created inside the try, so that a Ctrl-C at any moment leaves no file behind
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _default_mode()))
+        with temp_output(target) as tmp:
             _render(job, source, tmp, format_name, info, spec, report, progress)
             if on_progress and sent:  # once more just before the output is put in place
                 on_progress(sent[0])
             os.replace(tmp, target)
-        except FileExistsError:
-            raise  # the random name is taken (one chance in 36**8): not ours to remove
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
         report.elapsed_s = time.monotonic() - started
         return report
 
@@ -200,6 +193,23 @@ def temp_name(name: str) -> str:
     """A fresh temporary name for an output ``name`` (``.STEM.XXXXXXXX.partial.EXT``)."""
     prefix, suffix = temp_affixes(name)
     return prefix + "".join(secrets.choice(TEMP_NAME_CHARACTERS) for _ in range(8)) + suffix
+
+
+@contextlib.contextmanager
+def temp_output(target: Path) -> Iterator[Path]:
+    """A new empty file beside ``target`` (named by `temp_name`, ordinary permissions) to
+    write the output into and ``os.replace`` onto ``target``; removed if the body fails or is
+    interrupted before that. It is created inside the cleanup's ``try``, so a Ctrl-C at any
+    moment leaves no file behind."""
+    tmp = target.parent / temp_name(target.name)
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _default_mode()))
+        yield tmp
+    except FileExistsError:
+        raise  # the random name is taken (one chance in 37**8): not ours to remove
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @functools.cache
